@@ -1,0 +1,69 @@
+// Package analyze reads a dashcam bundle offline and summarizes it.
+//
+// Load (or Open, for a file) extracts the bundle to a temporary
+// directory and parses the raw kernel files there with procfs, as if the
+// extracted proc/ were /proc; files procfs does not parse (the signal
+// masks of proc/<pid>/status) have a small private parser. It never reads
+// the machine it runs on: RSS is stat's rss pages × the manifest's
+// host.page_size, CPU seconds are (utime+stime) / the manifest's
+// host.clock_ticks.
+//
+// # Absent, zero and malformed
+//
+// A file may be missing from a bundle (the process exited, permission
+// was denied, the kernel lacks the option). Whatever depends on it is
+// unknown: null in JSON, "unknown" in text, never 0. A file that is
+// present but does not parse is listed in Report.Problems; a process
+// whose stat does not parse is left out of every list, while a bad
+// status only makes its SIGCHLD disposition unknown. Bundles are treated
+// as hostile: Load does not panic on any content, and the renderers
+// escape control characters in comm and cmdline.
+//
+// # Report
+//
+// WriteText prints it for a terminal, WriteMarkdown for a ticket, and
+// WriteJSON as the Report struct, indented, fields in the order below.
+// The JSON schema is version 1 (schema_version); fields may be added
+// without a new version, never removed or changed in meaning.
+//
+//	schema_version   1
+//	host             hostname, kernel_release, boot_id, cpus, mem_total_bytes,
+//	                 mem_available_bytes (proc/meminfo), page_size, clock_ticks,
+//	                 cgroup_mode ("v1", "v2", "hybrid", "unavailable")
+//	target           kind (host|cgroup|unit|pid), spec, cgroups [{hierarchy,
+//	                 path, pids}], pid_count (processes it resolved to)
+//	capture          tool, started (UTC), duration_seconds, trigger,
+//	                 trigger_reason
+//	load             {load1, load5, load15} from proc/loadavg, or null
+//	pressure         [{resource (cpu|memory|io|irq), some, full}], each line
+//	                 {avg10, avg60, avg300 (percent), total_us} or null
+//	zombies          [{parent {pid, comm, state, sigchld}, zombies [{pid,
+//	                 comm}], advice}], one entry per parent, by parent pid;
+//	                 sigchld is "caught", "ignored", "default" or "unknown"
+//	blocked          [{pid, tid, comm, wchan}]: processes and threads in
+//	                 state D, by pid and tid; wchan "" when not captured
+//	processes        number of processes parsed
+//	states           [{state, name, count}], in the order R S D Z T t I X,
+//	                 then any other letter found
+//	top_cpu, top_rss up to 10 processes {pid, ppid, comm, state, threads,
+//	                 cpu_ticks, cpu_seconds, rss_pages, rss_bytes, cmdline},
+//	                 most first; processes with no CPU time (resp. no
+//	                 resident pages) are left out; cmdline is argv as
+//	                 captured (redacted), null when absent, [] for kernel
+//	                 threads and zombies
+//	modules          [{name, status (ok|partial|skipped|failed), reason,
+//	                 duration_ms, errors}] as the manifest has them
+//	counts           {processes_seen, processes_vanished, threads_seen}
+//	redactions       number of secrets the capture replaced
+//	notes            the manifest's notes
+//	problems         [{path, error}]: bundle files the analyzer skipped
+//
+// Lists are [] when empty, so that null always means "not known".
+//
+// # Zombies
+//
+// A zombie has already exited; only its parent can remove it, by calling
+// wait. Each group's advice says so in one sentence. The parent's SIGCHLD
+// disposition (bit 16 of SigCgt and SigIgn in its status: signal 17 is
+// bit 17-1) tells whether it has a handler that should have reaped them.
+package analyze
