@@ -232,3 +232,34 @@ func TestCgroupSkipsWriteOnlyFiles(t *testing.T) {
 		t.Error("cgroup.procs missing")
 	}
 }
+
+func TestRunEnvironOptIn(t *testing.T) {
+	p := fixtures(t, ModeV2)
+	tg, err := Resolve(p, Spec{Pids: []int{100}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := newMemAdder()
+	rep := Run(context.Background(), tg, out, RunOptions{Modules: []string{"procs"}, Config: &Config{Paths: p, Environ: true}})
+	env, ok := out.files["proc/100/environ"]
+	if !ok {
+		t.Fatal("environ not captured with Environ set")
+	}
+	for _, secret := range []string{"hunter2", "pa55w0rd"} {
+		if bytes.Contains(env, []byte(secret)) {
+			t.Errorf("environ contains %q: %q", secret, env)
+		}
+	}
+	if !bytes.Contains(env, []byte("PATH=/usr/bin:/bin\x00")) || !bytes.Contains(env, []byte("HOME=/home/app\x00")) {
+		t.Errorf("ordinary variables lost: %q", env)
+	}
+	n := 0
+	for _, r := range rep.Redactions {
+		if r.Member == "proc/100/environ" {
+			n += r.Count
+		}
+	}
+	if n < 2 {
+		t.Errorf("environ redactions = %d, want at least 2 (%+v)", n, rep.Redactions)
+	}
+}

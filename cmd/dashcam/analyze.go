@@ -16,7 +16,7 @@ func init() {
 		usage:   "dashcam analyze BUNDLE [--format text|json|markdown]",
 		example: `dashcam analyze dashcam-web1-payment.service-20261128T120000Z-manual.tar.zst
 dashcam analyze --format markdown BUNDLE > ticket.md
-dashcam analyze --format json BUNDLE | jq '.processes.by_state'`,
+dashcam analyze --format json BUNDLE | jq '.states'`,
 		flags: analyzeFlags,
 	})
 }
