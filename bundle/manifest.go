@@ -66,14 +66,26 @@ type Target struct {
 // ResolvedTarget is what a Target turned into on the live system.
 type ResolvedTarget struct {
 	CgroupMode string `json:"cgroup_mode"`
-	// Cgroups maps a hierarchy ("unified", "memory", "cpu", "name=systemd", …)
-	// to the target's path in it, relative to that hierarchy's root.
-	Cgroups map[string]string `json:"cgroups,omitempty"`
+	// Cgroups are the target's cgroups, one per hierarchy it exists in.
+	Cgroups []CgroupPath `json:"cgroups,omitempty"`
 	// Pids are the processes found, sorted, including zombie children of
 	// target processes (zombies leave cgroup.procs).
 	Pids []int `json:"pids"`
 	// ExcludedPids were members of the target that dashcam left out (itself).
 	ExcludedPids []int `json:"excluded_pids,omitempty"`
+}
+
+// CgroupPath is one cgroup of the target.
+type CgroupPath struct {
+	// Hierarchy is "unified" for cgroup v2 (also on hybrid hosts) or the v1
+	// mount's directory name ("memory", "cpu,cpuacct", "systemd", …).
+	Hierarchy string `json:"hierarchy"`
+	// Path is relative to the hierarchy's root and starts with "/".
+	Path string `json:"path"`
+	// Member is the bundle directory holding the raw copy of its files.
+	Member string `json:"member,omitempty"`
+	// Pids is the number of processes found in it and its descendants.
+	Pids int `json:"pids"`
 }
 
 // Trigger says why the bundle was captured.
