@@ -51,7 +51,7 @@ func BenchmarkCapture200(b *testing.B) {
 		}
 	})
 	b.Run("bundle", func(b *testing.B) {
-		var size int64
+		var size, raw int64
 		for b.Loop() {
 			res, err := Capture(context.Background(), Options{
 				Config: Config{Paths: DefaultPaths()}, Target: tg, OutDir: dir,
@@ -61,10 +61,14 @@ func BenchmarkCapture200(b *testing.B) {
 				b.Fatal(err)
 			}
 			fi, _ := os.Stat(res.Path)
-			size = fi.Size()
+			size, raw = fi.Size(), 0
+			for _, m := range res.Manifest.Members {
+				raw += m.Size
+			}
 			os.Remove(res.Path)
 		}
 		b.ReportMetric(float64(size), "bundle-bytes")
+		b.ReportMetric(float64(raw), "raw-bytes")
 	})
 }
 
