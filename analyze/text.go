@@ -69,23 +69,18 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.Processes, r.Counts.ProcessesSeen, r.Counts.ProcessesVanished, r.Counts.ThreadsSeen)
 	fmt.Fprintf(tw, "  states  %s\n", statesLine(r.States))
 
-	section(tw, "Top CPU", len(r.TopCPU))
-	if len(r.TopCPU) > 0 {
-		row("  PID", "COMM", "CPU", "THREADS", "STATE", "CMDLINE")
-		for _, p := range r.TopCPU {
-			row("  "+strconv.Itoa(p.Pid), clean(p.Comm), secondsOr(p.CPUSeconds), p.Threads, clean(p.State), cmdline(p))
+	topTable := func(title, column string, procs []Process, value func(Process) string) {
+		section(tw, title, len(procs))
+		if len(procs) > 0 {
+			row("  PID", "COMM", column, "THREADS", "STATE", "CMDLINE")
+			for _, p := range procs {
+				row("  "+strconv.Itoa(p.Pid), clean(p.Comm), value(p), p.Threads, clean(p.State), cmdline(p))
+			}
 		}
+		tw.Flush()
 	}
-	tw.Flush()
-
-	section(tw, "Top RSS", len(r.TopRSS))
-	if len(r.TopRSS) > 0 {
-		row("  PID", "COMM", "RSS", "THREADS", "STATE", "CMDLINE")
-		for _, p := range r.TopRSS {
-			row("  "+strconv.Itoa(p.Pid), clean(p.Comm), bytesOr(p.RSSBytes), p.Threads, clean(p.State), cmdline(p))
-		}
-	}
-	tw.Flush()
+	topTable("Top CPU", "CPU", r.TopCPU, func(p Process) string { return secondsOr(p.CPUSeconds) })
+	topTable("Top RSS", "RSS", r.TopRSS, func(p Process) string { return bytesOr(p.RSSBytes) })
 
 	section(tw, "Modules", len(r.Modules))
 	if len(r.Modules) > 0 {
