@@ -60,6 +60,9 @@ func Load(b *bundle.Bundle) (*Report, error) {
 	a := &analyzer{fs: pfs, b: b, r: fromManifest(b.Manifest)}
 	a.host()
 	a.processes()
+	for _, s := range sections {
+		s.load(a)
+	}
 	return a.r, nil
 }
 

@@ -68,6 +68,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	top("Top CPU", "CPU", r.TopCPU, func(pr Process) string { return secondsOr(pr.CPUSeconds) })
 	top("Top RSS", "RSS", r.TopRSS, func(pr Process) string { return bytesOr(pr.RSSBytes) })
 
+	for _, s := range sections {
+		s.markdown(bw, r)
+	}
+
 	p("\n## Capture\n\n")
 	if len(r.Modules) > 0 {
 		table("Module", "Status", "ms", "Reason")

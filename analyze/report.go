@@ -39,6 +39,16 @@ type Report struct {
 	TopCPU []Process    `json:"top_cpu"`
 	TopRSS []Process    `json:"top_rss"`
 
+	// Module sections, one file each; nil when the bundle holds none of
+	// that module's files.
+	FDs       *FDSection        `json:"fds,omitempty"`
+	Sockets   *SocketSection    `json:"sockets,omitempty"`
+	Memory    *MemorySection    `json:"memory,omitempty"`
+	KStacks   *KStackSection    `json:"kstacks,omitempty"`
+	Placement *PlacementSection `json:"placement,omitempty"`
+	KernelLog *KernelLogSection `json:"kernel_log,omitempty"`
+	Exec      *ExecSection      `json:"exec,omitempty"`
+
 	Modules []Module `json:"modules"`
 	Counts  Counts   `json:"counts"`
 	// Redactions is how many secrets the capture replaced in total.

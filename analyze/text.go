@@ -49,14 +49,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	tw.Flush()
 
-	section(tw, "Zombies", len(r.Zombies))
+	heading(tw, "Zombies", len(r.Zombies))
 	for _, g := range r.Zombies {
 		fmt.Fprintf(tw, "  %s\n", parentLine(g))
 		fmt.Fprintf(tw, "    zombies: %s\n", zombieList(g))
 		fmt.Fprintf(tw, "    %s\n", g.Advice)
 	}
 
-	section(tw, "Blocked (state D)", len(r.Blocked))
+	heading(tw, "Blocked (state D)", len(r.Blocked))
 	if len(r.Blocked) > 0 {
 		row("  PID", "TID", "COMM", "WCHAN")
 		for _, t := range r.Blocked {
@@ -70,7 +70,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "  states  %s\n", statesLine(r.States))
 
 	topTable := func(title, column string, procs []Process, value func(Process) string) {
-		section(tw, title, len(procs))
+		heading(tw, title, len(procs))
 		if len(procs) > 0 {
 			row("  PID", "COMM", column, "THREADS", "STATE", "CMDLINE")
 			for _, p := range procs {
@@ -82,7 +82,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	topTable("Top CPU", "CPU", r.TopCPU, func(p Process) string { return secondsOr(p.CPUSeconds) })
 	topTable("Top RSS", "RSS", r.TopRSS, func(p Process) string { return bytesOr(p.RSSBytes) })
 
-	section(tw, "Modules", len(r.Modules))
+	for _, s := range sections {
+		s.text(tw, r)
+		tw.Flush()
+	}
+
+	heading(tw, "Modules", len(r.Modules))
 	if len(r.Modules) > 0 {
 		row("  NAME", "STATUS", "MS", "REASON")
 		for _, m := range r.Modules {
@@ -113,8 +118,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	return bw.Flush()
 }
 
-// section prints a section title, with "none" when it is empty.
-func section(w io.Writer, title string, n int) {
+// heading prints a section title, with "none" when it is empty.
+func heading(w io.Writer, title string, n int) {
 	if n == 0 {
 		fmt.Fprintf(w, "\n%s: none\n", title)
 		return

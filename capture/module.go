@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Module captures one kind of evidence. Run copies what it finds into the
@@ -24,6 +25,39 @@ type Config struct {
 	Paths Paths
 	// Environ enables capture of /proc/<pid>/environ (redacted).
 	Environ bool
+	// MemoryTop is how many processes, largest RSS first, get full smaps,
+	// maps and numa_maps (memory module); the rest get smaps_rollup.
+	MemoryTop int
+	// MemoryBudget bounds the bytes of full smaps/maps/numa_maps copied.
+	MemoryBudget int64
+	// ThreadBudget bounds the threads whose kernel stacks are copied
+	// (kstacks module).
+	ThreadBudget int
+	// KmsgRecords is how many of the newest kernel log records the host
+	// module copies from /dev/kmsg.
+	KmsgRecords int
+	// Exec are user commands run by the exec module.
+	Exec []ExecSpec
+}
+
+// ExecSpec is one --exec command: run once, or once per target process
+// whose comm or cmdline matches Match ({pid} in Command is replaced).
+type ExecSpec struct {
+	Command   string
+	Match     string // regexp; empty: run once, not per process
+	Timeout   time.Duration
+	OutputCap int64 // bytes of stdout+stderr kept
+}
+
+// DefaultConfig is the live system with every budget at its default.
+func DefaultConfig() Config {
+	return Config{
+		Paths:        DefaultPaths(),
+		MemoryTop:    10,
+		MemoryBudget: 64 << 20,
+		ThreadBudget: 10000,
+		KmsgRecords:  1000,
+	}
 }
 
 type registration struct {

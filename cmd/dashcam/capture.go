@@ -42,8 +42,17 @@ func captureFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) 
 		environ       = fs.Bool("environ", false, "also capture process environments (redacted; off by default: they hold secrets)")
 		quiet         = fs.BoolP("quiet", "q", false, "print only the bundle path")
 		verbose       = fs.BoolP("verbose", "v", false, "log each module as it finishes")
-		paths         = capture.DefaultPaths()
+		cfg           = capture.DefaultConfig()
+		paths         = &cfg.Paths
+		execCmds      = fs.StringArray("exec", nil, "run `CMD` too and keep its output, once or per process matching --exec-match ({pid} is replaced); repeatable")
+		execMatch     = fs.String("exec-match", "", "run each --exec once per target process whose comm or cmdline matches `REGEXP`")
+		execTimeout   = fs.Duration("exec-timeout", 10*time.Second, "deadline of each --exec command")
+		execCap       = fs.Int64("exec-output-cap", 4<<20, "bytes of output kept per --exec command")
 	)
+	fs.IntVar(&cfg.MemoryTop, "memory-top", cfg.MemoryTop, "full smaps, maps and numa_maps for the `N` processes with the largest RSS")
+	fs.Int64Var(&cfg.MemoryBudget, "memory-budget", cfg.MemoryBudget, "at most `BYTES` of full smaps/maps/numa_maps")
+	fs.IntVar(&cfg.ThreadBudget, "thread-budget", cfg.ThreadBudget, "kernel stacks of at most `N` threads")
+	fs.IntVar(&cfg.KmsgRecords, "kmsg-records", cfg.KmsgRecords, "copy the newest `N` kernel log records")
 	fs.StringVar(&spec.Cgroup, "cgroup", "", "capture the cgroup at `PATH` (relative to the cgroup root) and its children")
 	fs.StringVar(&spec.Unit, "unit", "", "capture the systemd unit `NAME` (e.g. payment.service) and its children")
 	fs.IntSliceVar(&spec.Pids, "pid", nil, "capture the processes `PID[,PID…]`")
@@ -57,6 +66,13 @@ func captureFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) 
 		}
 		if n := countSet(spec.Cgroup != "", spec.Unit != "", len(spec.Pids) > 0); n > 1 {
 			return usageErrorf("--cgroup, --unit and --pid are mutually exclusive")
+		}
+		cfg.Environ = *environ
+		for _, c := range *execCmds {
+			cfg.Exec = append(cfg.Exec, capture.ExecSpec{Command: c, Match: *execMatch, Timeout: *execTimeout, OutputCap: *execCap})
+		}
+		if len(cfg.Exec) > 0 {
+			*modules = append(*modules, "+exec")
 		}
 		mods, err := capture.SelectModules(*modules)
 		if err != nil {
@@ -82,7 +98,7 @@ func captureFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) 
 		// Lower priority before doing any work, so that resolving a big
 		// cgroup tree is already cheap for the host.
 		prio := capture.LowerPriority()
-		target, err := capture.Resolve(paths, spec, os.Getpid())
+		target, err := capture.Resolve(*paths, spec, os.Getpid())
 		if err != nil {
 			return targetError(err, spec)
 		}
@@ -94,7 +110,7 @@ func captureFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) 
 			}
 		}
 		res, err := capture.Capture(ctx, capture.Options{
-			Config:        capture.Config{Paths: paths, Environ: *environ},
+			Config:        cfg,
 			Target:        target,
 			OutDir:        *outDir,
 			Modules:       mods,

@@ -1,0 +1,4 @@
+package analyze
+
+// ExecSection is filled in by the exec section (work in progress this session).
+type ExecSection struct{}

@@ -1,0 +1,4 @@
+package analyze
+
+// KStackSection is filled in by the kstacks section (work in progress this session).
+type KStackSection struct{}

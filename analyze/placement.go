@@ -1,0 +1,4 @@
+package analyze
+
+// PlacementSection is filled in by the placement section (work in progress this session).
+type PlacementSection struct{}
