@@ -75,6 +75,8 @@ type Target struct {
 	// Zombies are the pids added because they are zombie children of
 	// target processes: a zombie has left its cgroup.procs.
 	Zombies []int
+
+	fds fdCache // see FDLinks
 }
 
 // Host reports whether the target is the whole machine.
