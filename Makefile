@@ -34,6 +34,7 @@ fuzz:
 # Results go to docs/BENCHMARKS.md with the command that produced them.
 bench:
 	./scripts/bench.sh
+	./scripts/bench-capture.sh
 
 clean:
 	rm -rf bin
