@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/dashcam-dev/dashcam/bundle"
 	"github.com/dashcam-dev/dashcam/internal/testutil"
@@ -38,6 +39,18 @@ func helperMain(mode string) {
 	}
 	bufio.NewReader(os.Stdin).ReadString('\n')
 	switch mode {
+	case "thread-churn":
+		// Threads that live a millisecond: a goroutine locked to its
+		// thread that returns without unlocking takes the thread with it.
+		go func() {
+			for {
+				go func() {
+					runtime.LockOSThread()
+					time.Sleep(time.Millisecond)
+				}()
+				time.Sleep(time.Millisecond)
+			}
+		}()
 	case "threads":
 		for range 4 {
 			go func() {
