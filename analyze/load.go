@@ -57,7 +57,7 @@ func Load(b *bundle.Bundle) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("analyze: %w", err)
 	}
-	a := &analyzer{fs: pfs, b: b, r: fromManifest(b.Manifest)}
+	a := &analyzer{fs: pfs, root: dir, b: b, r: fromManifest(b.Manifest)}
 	a.host()
 	a.processes()
 	for _, s := range sections {
@@ -69,8 +69,11 @@ func Load(b *bundle.Bundle) (*Report, error) {
 // analyzer holds the state of one Load.
 type analyzer struct {
 	fs procfs.FS
-	b  *bundle.Bundle
-	r  *Report
+	// root is the directory the bundle is extracted to, for procfs
+	// parsers rooted elsewhere than proc/ (netns/<inode>/net/tcp).
+	root string
+	b    *bundle.Bundle
+	r    *Report
 }
 
 func (a *analyzer) problem(path string, err error) {
