@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -34,7 +36,35 @@ type Options struct {
 	ToolVersion   string
 	// Priority, when set, is recorded as how the capture lowered itself.
 	Priority *bundle.Priority
-	Log      *slog.Logger
+	// MaxBundleBytes caps the raw bytes of the bundle: past it, modules'
+	// further members are dropped and those modules marked partial.
+	MaxBundleBytes int64
+	// Finish, when set, runs after the modules and before the bundle is
+	// committed; the members it returns are added (the arm loop's history
+	// ring, which keeps filling while the modules run).
+	Finish func(ctx context.Context) map[string][]byte
+	Log    *slog.Logger
+}
+
+// cappedAdder drops members once the raw bytes reach max.
+type cappedAdder struct {
+	w       *bundle.Writer
+	max     int64
+	mu      sync.Mutex
+	dropped int
+}
+
+// ErrBundleFull is returned for members past Options.MaxBundleBytes.
+var ErrBundleFull = errors.New("bundle size cap reached")
+
+func (c *cappedAdder) Add(name string, data []byte) error {
+	if c.w.Bytes()+int64(len(data)) > c.max {
+		c.mu.Lock()
+		c.dropped++
+		c.mu.Unlock()
+		return ErrBundleFull
+	}
+	return c.w.Add(name, data)
 }
 
 // Result is a written bundle.
@@ -67,11 +97,32 @@ func Capture(ctx context.Context, o Options) (*Result, error) {
 		runCtx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
-	rep := Run(runCtx, o.Target, w, RunOptions{
+	var out Adder = w
+	if o.MaxBundleBytes > 0 {
+		out = &cappedAdder{w: w, max: o.MaxBundleBytes}
+	}
+	rep := Run(runCtx, o.Target, out, RunOptions{
 		Modules: o.Modules, ModuleTimeout: o.ModuleTimeout, Config: &o.Config, Log: o.Log,
 	})
 	if ctx.Err() != nil {
 		return nil, ErrInterrupted
+	}
+	var notes []string
+	if o.Finish != nil {
+		extra := o.Finish(ctx)
+		names := make([]string, 0, len(extra))
+		for name := range extra {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			if err := w.Add(name, extra[name]); err != nil {
+				notes = append(notes, fmt.Sprintf("could not add %s: %v", name, err))
+			}
+		}
+	}
+	if c, ok := out.(*cappedAdder); ok && c.dropped > 0 {
+		notes = append(notes, fmt.Sprintf("--max-bundle-size %d reached: %d members dropped", o.MaxBundleBytes, c.dropped))
 	}
 	m := &bundle.Manifest{
 		Tool:       bundle.Tool{Name: "dashcam", Version: o.ToolVersion},
@@ -88,6 +139,7 @@ func Capture(ctx context.Context, o Options) (*Result, error) {
 	if m.Redactions == nil {
 		m.Redactions = []bundle.Redaction{}
 	}
+	m.Notes = append(m.Notes, notes...)
 	for _, pid := range o.Target.Excluded {
 		m.Notes = append(m.Notes, fmt.Sprintf("excluded dashcam's own process (pid %d)", pid))
 	}

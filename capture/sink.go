@@ -35,6 +35,7 @@ type Sink struct {
 
 	mu         sync.Mutex
 	closed     bool
+	full       bool // the bundle size cap dropped a member
 	members    int
 	vanished   map[int]bool
 	denied     []string
@@ -47,16 +48,30 @@ func newSink(module string, out Adder) *Sink {
 	return &Sink{module: module, out: out, vanished: map[int]bool{}}
 }
 
-// Add stores data as member name.
+// Add stores data as member name. Only members actually stored are
+// counted: the bundle refuses a duplicate name (bundle.ErrDuplicate).
 func (s *Sink) Add(name string, data []byte) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrSinkClosed
 	}
+	s.mu.Unlock()
+	if err := s.out.Add(name, data); err != nil {
+		if errors.Is(err, ErrBundleFull) {
+			s.mu.Lock()
+			if !s.full {
+				s.full = true
+				s.problems = append(s.problems, "bundle size cap reached (--max-bundle-size): later members dropped")
+			}
+			s.mu.Unlock()
+		}
+		return err
+	}
+	s.mu.Lock()
 	s.members++
 	s.mu.Unlock()
-	return s.out.Add(name, data)
+	return nil
 }
 
 // Copy reads the file src whole and stores it unchanged as member name.

@@ -28,6 +28,10 @@ type threshold struct {
 
 func (t *threshold) Name() string { return t.kind }
 
+// Warm reports whether the condition holds now (the window is filling):
+// the arm loop samples processes every interval while it does.
+func (t *threshold) Warm() bool { return !t.s.since.IsZero() }
+
 func (t *threshold) Observe(s *Sample) *Event {
 	v, ok := t.value(s)
 	if !ok {
