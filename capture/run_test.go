@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,9 +186,9 @@ func TestSelectModules(t *testing.T) {
 		in   []string
 		want string
 	}{
-		{nil, "cgroup,host,procs"},
+		{nil, strings.Join(DefaultModules(), ",")},
 		{[]string{"procs"}, "procs"},
-		{[]string{"-host"}, "cgroup,procs"},
+		{[]string{"-host"}, strings.Join(slices.DeleteFunc(DefaultModules(), func(n string) bool { return n == "host" }), ",")},
 		{[]string{"host", "procs"}, "host,procs"},
 		{[]string{"all"}, strings.Join(ModuleNames(), ",")},
 	}

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	iofs "io/fs"
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -33,61 +31,15 @@ dashcam capture --modules=-host --timeout 30s    # defaults without host`,
 }
 
 func captureFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) error {
-	var (
-		spec          capture.Spec
-		outDir        = fs.StringP("output", "o", ".", "`DIR`ectory to write the bundle into")
-		modules       = fs.StringSlice("modules", nil, "modules to run: a `LIST` like procs,cgroup; -name/+name edit the defaults; all ("+strings.Join(capture.ModuleNames(), ", ")+")")
-		timeout       = fs.Duration("timeout", time.Minute, "overall capture deadline; modules still running are stopped and marked partial")
-		moduleTimeout = fs.Duration("module-timeout", 0, "deadline of each module (default: --timeout)")
-		environ       = fs.Bool("environ", false, "also capture process environments (redacted; off by default: they hold secrets)")
-		quiet         = fs.BoolP("quiet", "q", false, "print only the bundle path")
-		verbose       = fs.BoolP("verbose", "v", false, "log each module as it finishes")
-		cfg           = capture.DefaultConfig()
-		paths         = &cfg.Paths
-		execCmds      = fs.StringArray("exec", nil, "run `CMD` too and keep its output, once or per process matching --exec-match ({pid} is replaced); repeatable")
-		execMatch     = fs.String("exec-match", "", "run each --exec once per target process whose comm or cmdline matches `REGEXP`")
-		execTimeout   = fs.Duration("exec-timeout", 10*time.Second, "deadline of each --exec command")
-		execCap       = fs.Int64("exec-output-cap", 4<<20, "bytes of output kept per --exec command")
-	)
-	fs.IntVar(&cfg.MemoryTop, "memory-top", cfg.MemoryTop, "full smaps, maps and numa_maps for the `N` processes with the largest RSS")
-	fs.Int64Var(&cfg.MemoryBudget, "memory-budget", cfg.MemoryBudget, "at most `BYTES` of full smaps/maps/numa_maps")
-	fs.IntVar(&cfg.ThreadBudget, "thread-budget", cfg.ThreadBudget, "kernel stacks of at most `N` threads")
-	fs.IntVar(&cfg.KmsgRecords, "kmsg-records", cfg.KmsgRecords, "copy the newest `N` kernel log records")
-	fs.StringVar(&spec.Cgroup, "cgroup", "", "capture the cgroup at `PATH` (relative to the cgroup root) and its children")
-	fs.StringVar(&spec.Unit, "unit", "", "capture the systemd unit `NAME` (e.g. payment.service) and its children")
-	fs.IntSliceVar(&spec.Pids, "pid", nil, "capture the processes `PID[,PID…]`")
-	fs.StringVar(&paths.Proc, "path.procfs", paths.Proc, "procfs mount point")
-	fs.StringVar(&paths.Sys, "path.sysfs", paths.Sys, "sysfs mount point")
-	fs.StringVar(&paths.Cgroup, "path.cgroupfs", paths.Cgroup, "cgroup filesystem root")
+	var s settings
+	s.register(fs, "capture")
+	quiet := fs.BoolP("quiet", "q", false, "print only the bundle path")
+	verbose := fs.BoolP("verbose", "v", false, "log each module as it finishes")
 
 	return func(ctx context.Context, args []string, out io.Writer) error {
-		if len(args) > 0 {
-			return usageErrorf("unexpected argument %q", args[0]).hint("targets are flags: --cgroup, --unit or --pid")
-		}
-		if n := countSet(spec.Cgroup != "", spec.Unit != "", len(spec.Pids) > 0); n > 1 {
-			return usageErrorf("--cgroup, --unit and --pid are mutually exclusive")
-		}
-		cfg.Environ = *environ
-		for _, c := range *execCmds {
-			cfg.Exec = append(cfg.Exec, capture.ExecSpec{Command: c, Match: *execMatch, Timeout: *execTimeout, OutputCap: *execCap})
-		}
-		if len(cfg.Exec) > 0 {
-			*modules = append(*modules, "+exec")
-		}
-		mods, err := capture.SelectModules(*modules)
+		mods, err := s.prepare(args)
 		if err != nil {
-			return usageErrorf("--modules: %v", err)
-		}
-		if *timeout <= 0 {
-			return usageErrorf("--timeout must be positive, got %v", *timeout)
-		}
-		// Create the output directory itself (not its parents: a typo in
-		// the parent path should not scatter directories around).
-		if err := os.Mkdir(*outDir, 0o700); err != nil && !errors.Is(err, iofs.ErrExist) {
-			return usageErrorf("cannot create output directory %s: %v", *outDir, errors.Unwrap(err)).hint("pass -o with an existing directory or one whose parent exists")
-		}
-		if fi, err := os.Stat(*outDir); err != nil || !fi.IsDir() {
-			return usageErrorf("output %s is not a directory", *outDir)
+			return err
 		}
 		level := slog.LevelWarn
 		if *verbose {
@@ -98,9 +50,9 @@ func captureFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) 
 		// Lower priority before doing any work, so that resolving a big
 		// cgroup tree is already cheap for the host.
 		prio := capture.LowerPriority()
-		target, err := capture.Resolve(*paths, spec, os.Getpid())
+		target, err := s.resolve()
 		if err != nil {
-			return targetError(err, spec)
+			return err
 		}
 		if !*quiet {
 			fmt.Fprintf(os.Stderr, "dashcam: capturing %s (%d processes) with modules %s\n",
@@ -110,12 +62,12 @@ func captureFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) 
 			}
 		}
 		res, err := capture.Capture(ctx, capture.Options{
-			Config:        cfg,
+			Config:        s.cfg,
 			Target:        target,
-			OutDir:        *outDir,
+			OutDir:        s.outDir,
 			Modules:       mods,
-			Timeout:       *timeout,
-			ModuleTimeout: *moduleTimeout,
+			Timeout:       s.timeout,
+			ModuleTimeout: s.moduleTimeout,
 			Trigger:       bundle.Trigger{Kind: "manual", Reason: "dashcam capture"},
 			ToolVersion:   toolVersion(),
 			Priority:      prio,
@@ -125,7 +77,7 @@ func captureFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) 
 			return &cliError{err: err, code: exitInterrupted}
 		}
 		if err != nil {
-			return failure(err).hint("check that %s is writable and has free space", *outDir)
+			return failure(err).hint("check that %s is writable and has free space", s.outDir)
 		}
 		if *quiet {
 			fmt.Fprintln(out, res.Path)
