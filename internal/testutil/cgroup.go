@@ -71,15 +71,51 @@ func hierarchyRoots(t testing.TB) []string {
 			break
 		}
 	}
-	for _, ctl := range []string{"memory", "pids"} {
-		if _, err := os.Stat(filepath.Join(CgroupRoot, ctl, "cgroup.procs")); err == nil {
-			roots = append(roots, filepath.Join(CgroupRoot, ctl))
+	// v1 controllers the tests set limits in; a co-mounted "cpu,cpuacct"
+	// comes with "cpu" and "cpuacct" symlinks, which are skipped.
+	for _, ctl := range []string{"memory", "pids", "cpu", "cpuacct", "cpu,cpuacct"} {
+		dir := filepath.Join(CgroupRoot, ctl)
+		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err == nil {
+			roots = append(roots, dir)
 		}
 	}
 	if len(roots) == 0 {
 		SkipOrFail(t, "no writable cgroup hierarchy under "+CgroupRoot)
 	}
 	return roots
+}
+
+// Dir returns the cgroup's directory in the hierarchy of controller ctl
+// ("unified" for cgroup v2, or a v1 controller such as "memory", "cpu"),
+// or "" when the host has no such hierarchy.
+func (c *Cgroup) Dir(ctl string) string {
+	for _, d := range c.Dirs {
+		root := strings.TrimSuffix(d, c.Path)
+		switch {
+		case ctl == "unified" && (root == CgroupRoot || root == filepath.Join(CgroupRoot, "unified")):
+			if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {
+				return d
+			}
+		case ctl != "unified" && slices.Contains(strings.Split(filepath.Base(root), ","), ctl):
+			return d
+		}
+	}
+	return ""
+}
+
+// Set writes value to file in the cgroup's directory of controller ctl.
+func (c *Cgroup) Set(t testing.TB, ctl, file, value string) {
+	t.Helper()
+	d := c.Dir(ctl)
+	if d == "" {
+		SkipOrFail(t, "no "+ctl+" cgroup hierarchy on this host")
+	}
+	if err := os.WriteFile(filepath.Join(d, file), []byte(value), 0); err != nil {
+		t.Fatalf("set %s/%s = %s: %v", d, file, value, err)
+	}
 }
 
 // Add moves pid into the cgroup in every hierarchy.
