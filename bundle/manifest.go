@@ -93,6 +93,8 @@ type Trigger struct {
 	// Kind is "manual" for dashcam capture.
 	Kind   string `json:"kind"`
 	Reason string `json:"reason,omitempty"`
+	// Time is when the trigger fired (the capture starts right after).
+	Time *time.Time `json:"time,omitempty"`
 	// Evidence is trigger-specific data (threshold, window, samples).
 	Evidence map[string]any `json:"evidence,omitempty"`
 }

@@ -66,6 +66,8 @@ func helperMain(mode string) {
 			os.Exit(1)
 		}
 		fmt.Println(p.Pid)
+	case "sockets-server", "sockets-client", "sockets-netns":
+		socketsHelper(mode) // sockets_test.go
 	}
 	fmt.Println("ready")
 	select {}
