@@ -1,0 +1,597 @@
+package capture
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/procfs"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/dashcam-dev/dashcam/analyze"
+	"github.com/dashcam-dev/dashcam/bundle"
+	"github.com/dashcam-dev/dashcam/internal/testutil"
+)
+
+// socketsWorkload configures the helper processes of TestSocketsLive,
+// passed as JSON in DASHCAM_SOCKETS.
+type socketsWorkload struct {
+	// Closed connections are made to Port and closed by the client; the
+	// server accepted them and never closes them: CLOSE_WAIT.
+	Closed int `json:"closed"`
+	// Pending connections are made to QueuePort, whose listener (backlog
+	// Backlog) never accepts: its accept queue.
+	Pending int `json:"pending"`
+	Backlog int `json:"backlog"`
+	// Unix connections are made to UnixPath and held.
+	Unix     int    `json:"unix"`
+	UnixPath string `json:"unix_path"`
+	// Loops are connections the netns helper makes to itself and holds.
+	Loops int `json:"loops"`
+
+	// Set by the server.
+	Port, QueuePort, Port6 int
+}
+
+// socketsHeld keeps the helpers' connections open for good.
+var socketsHeld []any
+
+// socketsHelper is one process of the workload (see helperMain).
+func socketsHelper(mode string) {
+	var w socketsWorkload
+	err := json.Unmarshal([]byte(os.Getenv("DASHCAM_SOCKETS")), &w)
+	if err == nil {
+		switch mode {
+		case "sockets-server":
+			err = socketsServer(w)
+		case "sockets-client":
+			err = socketsClient(w)
+		case "sockets-netns":
+			err = socketsNetns(w)
+		}
+	}
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+}
+
+// socketsServer listens on 127.0.0.1 and [::1], accepts w.Closed
+// connections and never closes them; listens with backlog w.Backlog and
+// never accepts; serves w.UnixPath. It prints its ports as JSON, and
+// "accepted" once every expected connection is accepted.
+func socketsServer(w socketsWorkload) error {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	w.Port = l.Addr().(*net.TCPAddr).Port
+	if l6, err := net.Listen("tcp6", "[::1]:0"); err == nil { // no IPv6: left out
+		w.Port6 = l6.Addr().(*net.TCPAddr).Port
+		socketsHeld = append(socketsHeld, l6)
+	}
+	// net.Listen takes net.core.somaxconn as backlog: listen(2) by hand.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return err
+	}
+	if err := unix.Listen(fd, w.Backlog); err != nil {
+		return err
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return err
+	}
+	w.QueuePort = sa.(*unix.SockaddrInet4).Port
+	ul, err := net.Listen("unix", w.UnixPath)
+	if err != nil {
+		return err
+	}
+	socketsHeld = append(socketsHeld, l, ul)
+	done := make(chan bool, 2)
+	accept := func(l net.Listener, n int) {
+		for range n {
+			c, err := l.Accept()
+			if err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+			socketsHeld = append(socketsHeld, c)
+		}
+		done <- true
+	}
+	go accept(l, w.Closed)
+	go accept(ul, w.Unix)
+	go func() {
+		<-done
+		<-done
+		fmt.Println("accepted")
+	}()
+	out, _ := json.Marshal(w)
+	fmt.Println(string(out))
+	return nil
+}
+
+// socketsClient makes w.Closed connections and closes them, then holds
+// w.Pending connections to the queue port and w.Unix to the unix socket.
+func socketsClient(w socketsWorkload) error {
+	for range w.Closed {
+		c, err := net.Dial("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(w.Port)))
+		if err != nil {
+			return err
+		}
+		c.Close()
+	}
+	for range w.Pending {
+		c, err := net.Dial("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(w.QueuePort)))
+		if err != nil {
+			return err
+		}
+		socketsHeld = append(socketsHeld, c)
+	}
+	for range w.Unix {
+		c, err := net.Dial("unix", w.UnixPath)
+		if err != nil {
+			return err
+		}
+		socketsHeld = append(socketsHeld, c)
+	}
+	return nil
+}
+
+// socketsNetns runs in a network namespace of its own (CLONE_NEWNET):
+// it brings up lo, listens, and holds w.Loops connections to itself.
+func socketsNetns(w socketsWorkload) error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	socketsHeld = append(socketsHeld, l)
+	for range w.Loops {
+		c, err := net.Dial("tcp4", l.Addr().String())
+		if err != nil {
+			return err
+		}
+		s, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		socketsHeld = append(socketsHeld, c, s)
+	}
+	return nil
+}
+
+// socketsProc is a started helper and its output.
+type socketsProc struct {
+	pid int
+	out *bufio.Reader
+}
+
+// startSockets starts a workload helper in c, optionally in a new
+// network namespace.
+func startSockets(t *testing.T, c *testutil.Cgroup, mode string, w socketsWorkload, newNetns bool) socketsProc {
+	t.Helper()
+	cfg, _ := json.Marshal(w)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "DASHCAM_TEST_HELPER="+mode, "DASHCAM_SOCKETS="+string(cfg))
+	if newNetns {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.StartIn(t, c, cmd)
+	return socketsProc{cmd.Process.Pid, bufio.NewReader(out)}
+}
+
+// line reads the helper's next line of output.
+func (p socketsProc) line(t *testing.T) string {
+	t.Helper()
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := p.out.ReadString('\n')
+		ch <- res{strings.TrimSpace(s), err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil || strings.HasPrefix(r.s, "error") {
+			t.Fatalf("helper %d: %q %v", p.pid, r.s, r.err)
+		}
+		return r.s
+	case <-time.After(20 * time.Second):
+		t.Fatalf("helper %d: no output in 20s", p.pid)
+	}
+	return ""
+}
+
+func (p socketsProc) expect(t *testing.T, want string) {
+	t.Helper()
+	if got := p.line(t); got != want {
+		t.Fatalf("helper %d said %q, want %q", p.pid, got, want)
+	}
+}
+
+// liveSocket is a socket held by a process, as the live kernel shows it.
+type liveSocket struct {
+	proto string // tcp, tcp6, unix
+	state uint64 // st column (tcp: tcp_states.h; unix: socket state)
+	local string
+	queue uint64 // rx_queue
+}
+
+// startSocketsWorkload starts the workload in c and waits until the
+// kernel shows it complete. It returns the three helpers.
+func startSocketsWorkload(t *testing.T, c *testutil.Cgroup, w *socketsWorkload) (server, client, netns socketsProc) {
+	t.Helper()
+	server = startSockets(t, c, "sockets-server", *w, false)
+	if err := json.Unmarshal([]byte(server.line(t)), w); err != nil {
+		t.Fatal(err)
+	}
+	server.expect(t, "ready")
+	client = startSockets(t, c, "sockets-client", *w, false)
+	client.expect(t, "ready")
+	server.expect(t, "accepted")
+	netns = startSockets(t, c, "sockets-netns", *w, true)
+	netns.expect(t, "ready")
+
+	// The client's FINs arrive at once on loopback; wait for them anyway.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := 0
+		for _, s := range liveSockets(t, server.pid) {
+			if s.proto == "tcp" && s.state == 8 { // CLOSE_WAIT
+				n++
+			}
+		}
+		if n == w.Closed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server has %d sockets in CLOSE_WAIT, want %d", n, w.Closed)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return server, client, netns
+}
+
+// liveSockets lists the sockets pid holds, by inode, from its fds and
+// its namespace's tables, read with procfs from the live /proc.
+func liveSockets(t *testing.T, pid int) map[uint64]liveSocket {
+	t.Helper()
+	fs, err := procfs.NewFS(filepath.Join("/proc", strconv.Itoa(pid)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := map[uint64]liveSocket{}
+	for proto, read := range map[string]func() (procfs.NetTCP, error){"tcp": fs.NetTCP, "tcp6": fs.NetTCP6} {
+		lines, err := read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			all[l.Inode] = liveSocket{proto, l.St, net.JoinHostPort(l.LocalAddr.String(), strconv.FormatUint(l.LocalPort, 10)), l.RxQueue}
+		}
+	}
+	ux, err := fs.NetUNIX()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ux.Rows {
+		all[l.Inode] = liveSocket{"unix", uint64(l.State), l.Path, 0}
+	}
+	mine := map[uint64]liveSocket{}
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		link, _ := os.Readlink(filepath.Join(dir, fd.Name()))
+		num, ok := strings.CutPrefix(link, "socket:[")
+		if !ok {
+			continue
+		}
+		ino, _ := strconv.ParseUint(strings.TrimSuffix(num, "]"), 10, 64)
+		if s, ok := all[ino]; ok {
+			mine[ino] = s
+		}
+	}
+	return mine
+}
+
+// TestSocketsLive captures a real workload: a server with connections
+// in CLOSE_WAIT, a listener with a full-ish accept queue, a named unix
+// socket, and a process in a network namespace of its own.
+func TestSocketsLive(t *testing.T) {
+	cg := testutil.NewCgroup(t)
+	w := socketsWorkload{Closed: 7, Pending: 5, Backlog: 16, Unix: 2, Loops: 3,
+		UnixPath: filepath.Join(t.TempDir(), "app.sock")}
+	server, client, nsproc := startSocketsWorkload(t, cg, &w)
+	workload := []int{server.pid, client.pid, nsproc.pid}
+
+	tg, err := Resolve(DefaultPaths(), Spec{Cgroup: cg.Path}, os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Capture(context.Background(), Options{
+		Config: Config{Paths: DefaultPaths()}, Target: tg, OutDir: t.TempDir(),
+		Modules: []string{"procs", "sockets"}, Trigger: bundle.Trigger{Kind: "manual"}, ToolVersion: "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Open(res.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range b.Manifest.Modules {
+		if m.Status != bundle.StatusOK {
+			t.Errorf("module %s: %s (%s) %v", m.Name, m.Status, m.Reason, m.Errors)
+		}
+	}
+
+	// One copy of the tables per namespace, never one per process.
+	hostNS, _ := netnsInode(DefaultPaths(), server.pid)
+	ownNS, _ := netnsInode(DefaultPaths(), nsproc.pid)
+	if hostNS == ownNS || hostNS == 0 {
+		t.Fatalf("namespaces %d and %d: the netns helper did not get its own", hostNS, ownNS)
+	}
+	var tables []string
+	for _, n := range b.Names() {
+		if strings.HasSuffix(n, "/net/tcp") {
+			tables = append(tables, n)
+		}
+	}
+	want := []string{NetnsDir(hostNS) + "net/tcp", NetnsDir(ownNS) + "net/tcp"}
+	slices.Sort(want)
+	if !slices.Equal(tables, want) {
+		t.Errorf("net/tcp members = %v, want %v", tables, want)
+	}
+	for ns, pids := range map[uint64][]int{hostNS: {server.pid, client.pid}, ownNS: {nsproc.pid}} {
+		var info Netns
+		data, _ := b.File(NetnsDir(ns) + "netns.json")
+		if err := json.Unmarshal(data, &info); err != nil {
+			t.Fatalf("netns %d: %v", ns, err)
+		}
+		slices.Sort(pids)
+		if !slices.Equal(info.Pids, pids) || info.SockDiag != "ok" || info.Version != 1 {
+			t.Errorf("netns %d: %+v, want pids %v and sock_diag ok", ns, info, pids)
+		}
+		for _, f := range []string{"tcp_diag.json", "unix_diag.json", "sockets.json", "net/unix", "net/netstat", "net/sockstat"} {
+			if _, ok := b.File(NetnsDir(ns) + f); !ok {
+				t.Errorf("netns %d: %s missing", ns, f)
+			}
+		}
+	}
+
+	// Every socket of the workload is in the bundle, with its state and
+	// the pid holding it.
+	owners := map[uint64][]SocketOwner{}
+	for _, ns := range []uint64{hostNS, ownNS} {
+		var o SocketOwners
+		data, _ := b.File(NetnsDir(ns) + "sockets.json")
+		if err := json.Unmarshal(data, &o); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range o.Owners {
+			ino, _ := strconv.ParseUint(k, 10, 64)
+			owners[ino] = append(owners[ino], v...)
+		}
+	}
+	dir := t.TempDir()
+	if err := b.Extract(dir); err != nil {
+		t.Fatal(err)
+	}
+	captured := map[int]map[uint64]liveSocket{}
+	for _, pid := range workload {
+		ns, _ := netnsInode(DefaultPaths(), pid)
+		fs, err := procfs.NewFS(filepath.Join(dir, "netns", strconv.FormatUint(ns, 10)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables := map[uint64]liveSocket{}
+		for proto, read := range map[string]func() (procfs.NetTCP, error){"tcp": fs.NetTCP, "tcp6": fs.NetTCP6} {
+			lines, _ := read()
+			for _, l := range lines {
+				tables[l.Inode] = liveSocket{proto, l.St, net.JoinHostPort(l.LocalAddr.String(), strconv.FormatUint(l.LocalPort, 10)), l.RxQueue}
+			}
+		}
+		ux, err := fs.NetUNIX()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ux.Rows {
+			tables[l.Inode] = liveSocket{"unix", uint64(l.State), l.Path, 0}
+		}
+		captured[pid] = tables
+		live := liveSockets(t, pid)
+		if len(live) == 0 {
+			t.Errorf("pid %d holds no sockets", pid)
+		}
+		for ino, ls := range live {
+			cs, ok := tables[ino]
+			if !ok {
+				t.Errorf("pid %d: socket %d (%+v) not in the captured tables", pid, ino, ls)
+				continue
+			}
+			if cs != ls {
+				t.Errorf("pid %d: socket %d captured as %+v, live %+v", pid, ino, cs, ls)
+			}
+			if !slices.ContainsFunc(owners[ino], func(o SocketOwner) bool { return o.Pid == pid }) {
+				t.Errorf("pid %d: socket %d has owners %v in sockets.json", pid, ino, owners[ino])
+			}
+		}
+	}
+
+	// The facts the workload was built for, from the analyzer.
+	r, err := analyze.Load(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.Sockets
+	if s == nil {
+		t.Fatal("no sockets section")
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			var buf strings.Builder
+			_ = r.WriteText(&buf)
+			t.Log(buf.String())
+		}
+	})
+	if len(s.Netns) != 2 {
+		t.Errorf("analyzer: %d namespaces, want 2", len(s.Netns))
+	}
+	closeWait := 0
+	for _, g := range s.CloseWait {
+		if g.Pid == server.pid && g.Local == "127.0.0.1:"+strconv.Itoa(w.Port) && g.Direction == "inbound" {
+			closeWait += g.Count
+			if g.Peer != "127.0.0.1" || g.NotRead != g.Count || !strings.Contains(g.Advice, "does not close") {
+				t.Errorf("CLOSE_WAIT group %+v", g)
+			}
+		} else if slices.Contains(workload, g.Pid) {
+			t.Errorf("unexpected CLOSE_WAIT group %+v", g)
+		}
+	}
+	if closeWait != w.Closed {
+		t.Errorf("CLOSE_WAIT of the server: %d, want %d (%+v)", closeWait, w.Closed, s.CloseWait)
+	}
+	var queue *analyze.Listener
+	for i, l := range s.Listeners {
+		if l.Local == "127.0.0.1:"+strconv.Itoa(w.QueuePort) {
+			queue = &s.Listeners[i]
+		}
+	}
+	if queue == nil {
+		t.Fatalf("listener :%d with %d pending not reported: %+v", w.QueuePort, w.Pending, s.Listeners)
+	}
+	if queue.Queue != uint64(w.Pending) || queue.Backlog == nil || *queue.Backlog != uint64(w.Backlog) ||
+		queue.Full || !slices.Equal(queue.Pids, []int{server.pid}) {
+		t.Errorf("listener = %+v (backlog %v), want queue %d backlog %d pid %d", *queue, queue.Backlog, w.Pending, w.Backlog, server.pid)
+	}
+	var named *analyze.UnixPath
+	for i, u := range s.UnixPaths {
+		if u.Path == w.UnixPath {
+			named = &s.UnixPaths[i]
+		}
+	}
+	if named == nil {
+		t.Fatalf("unix socket %s not reported: %+v", w.UnixPath, s.UnixPaths)
+	}
+	if named.Listening != 1 || named.Sockets != 1+w.Unix || named.Type != "stream" ||
+		!slices.Equal(named.Pids, []int{server.pid}) || named.Queue == nil || *named.Queue != 0 {
+		t.Errorf("unix path = %+v", *named)
+	}
+	procs := map[int]analyze.SocketProcess{}
+	for _, p := range s.Processes {
+		procs[p.Pid] = p
+	}
+	listen := 2
+	if w.Port6 != 0 {
+		listen++
+	}
+	wantTCP := map[int]string{
+		server.pid: fmt.Sprintf("CLOSE_WAIT %d, LISTEN %d", w.Closed, listen),
+		client.pid: fmt.Sprintf("ESTABLISHED %d", w.Pending),
+		nsproc.pid: fmt.Sprintf("ESTABLISHED %d, LISTEN 1", 2*w.Loops),
+	}
+	for pid, want := range wantTCP {
+		p := procs[pid]
+		if got := tcpCounts(p.TCP); got != want || p.Netns == 0 {
+			t.Errorf("pid %d: TCP %q in netns %d, want %q", pid, got, p.Netns, want)
+		}
+	}
+	if procs[server.pid].Unix != 1+w.Unix || procs[client.pid].Unix != w.Unix {
+		t.Errorf("unix sockets: server %d, client %d; want %d, %d", procs[server.pid].Unix, procs[client.pid].Unix, 1+w.Unix, w.Unix)
+	}
+	t.Run("ss", func(t *testing.T) { diffSS(t, s, workload) })
+}
+
+// tcpCounts formats counts by state sorted by name: "CLOSE_WAIT 7, LISTEN 3".
+func tcpCounts(c []analyze.SocketStateCount) string {
+	var parts []string
+	for _, s := range c {
+		parts = append(parts, s.State+" "+strconv.Itoa(s.Count))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+// ssStates maps ss's state names to the kernel's.
+var ssStates = map[string]string{
+	"ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECV", "FIN-WAIT-1": "FIN_WAIT1",
+	"FIN-WAIT-2": "FIN_WAIT2", "TIME-WAIT": "TIME_WAIT", "UNCONN": "CLOSE", "CLOSE-WAIT": "CLOSE_WAIT",
+	"LAST-ACK": "LAST_ACK", "LISTEN": "LISTEN", "CLOSING": "CLOSING",
+}
+
+// diffSS compares the analyzer's TCP counts by state of each pid with
+// what `ss -tanp` shows, run in each pid's network namespace.
+func diffSS(t *testing.T, s *analyze.SocketSection, pids []int) {
+	ss, err := exec.LookPath("ss")
+	if err != nil {
+		testutil.SkipOrFail(t, "ss not installed (Debian package iproute2)")
+	}
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		testutil.SkipOrFail(t, "nsenter not installed (Debian package util-linux)")
+	}
+	got := map[int]string{}
+	for _, p := range s.Processes {
+		if slices.Contains(pids, p.Pid) {
+			got[p.Pid] = tcpCounts(p.TCP)
+		}
+	}
+	for _, pid := range pids {
+		out, err := exec.Command(nsenter, "--net=/proc/"+strconv.Itoa(pid)+"/ns/net", ss, "-tanpH").Output()
+		if err != nil {
+			t.Fatalf("ss in the netns of %d: %v", pid, err)
+		}
+		n := map[string]int{}
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || !strings.Contains(line, "pid="+strconv.Itoa(pid)+",") {
+				continue
+			}
+			st, ok := ssStates[f[0]]
+			if !ok {
+				t.Fatalf("ss state %q unknown: %s", f[0], line)
+			}
+			n[st]++
+		}
+		var parts []string
+		for st, c := range n {
+			parts = append(parts, st+" "+strconv.Itoa(c))
+		}
+		slices.Sort(parts)
+		if want := strings.Join(parts, ", "); got[pid] != want {
+			t.Errorf("pid %d: dashcam says TCP %q, ss -tanp says %q\n%s", pid, got[pid], want, out)
+		}
+	}
+}
