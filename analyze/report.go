@@ -48,6 +48,8 @@ type Report struct {
 	Placement *PlacementSection `json:"placement,omitempty"`
 	KernelLog *KernelLogSection `json:"kernel_log,omitempty"`
 	Exec      *ExecSection      `json:"exec,omitempty"`
+	// History is the arm's timeline before (and just after) the trigger.
+	History *HistorySection `json:"history,omitempty"`
 
 	Modules []Module `json:"modules"`
 	Counts  Counts   `json:"counts"`
