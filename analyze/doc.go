@@ -51,6 +51,27 @@
 //	                 resident pages) are left out; cmdline is argv as
 //	                 captured (redacted), null when absent, [] for kernel
 //	                 threads and zombies
+//	memory           present when the bundle has the memory module's
+//	                 proc/<pid>/smaps_rollup, statm or smaps: {processes
+//	                 [{pid, comm, rss_bytes, pss_bytes, anon_bytes,
+//	                 private_dirty_bytes, swap_bytes, pss_anon_bytes,
+//	                 pss_file_bytes, pss_shmem_bytes, mappings, by_kind
+//	                 [{kind, mappings, size_bytes, rss_bytes,
+//	                 private_dirty_bytes, swap_bytes}], largest [{start,
+//	                 end, perms, kind, path, size_bytes, rss_bytes,
+//	                 pss_bytes, private_dirty_bytes, swap_bytes}]}], total
+//	                 {processes, rss_bytes, anon_bytes, file_bytes,
+//	                 pss_bytes, pss_anon_bytes, pss_file_bytes,
+//	                 pss_shmem_bytes, swap_bytes}}; processes largest RSS
+//	                 first, zombies and kernel threads left out; a byte
+//	                 field is null when the bundle does not say (rss from
+//	                 statm alone; the pss split needs Linux 5.3); mappings
+//	                 counts smaps, else maps; by_kind and largest (up to
+//	                 10, most private dirty first) are null without smaps;
+//	                 kind is heap, stack, anon, file, shm, memfd or special;
+//	                 total sums processes with smaps_rollup or smaps: rss,
+//	                 anon and file (rss − anon) count shared pages in each
+//	                 process, pss shares them out
 //	modules          [{name, status (ok|partial|skipped|failed), reason,
 //	                 duration_ms, errors}] as the manifest has them
 //	counts           {processes_seen, processes_vanished, threads_seen}

@@ -68,6 +68,8 @@ func helperMain(mode string) {
 		fmt.Println(p.Pid)
 	case "sockets-server", "sockets-client", "sockets-netns":
 		socketsHelper(mode) // sockets_test.go
+	case "memory-anon", "memory-many":
+		memoryHelper(mode) // memory_test.go
 	}
 	fmt.Println("ready")
 	select {}
