@@ -23,16 +23,18 @@ func init() {
 }
 
 // memory copies where each target process's memory is: smaps_rollup and
-// statm of every process (cheap: one line per field, whatever the number
-// of mappings), and the full smaps, maps and numa_maps of the top
-// processes by RSS, which name the mapping that grew.
+// statm of every process, and the full smaps, maps and numa_maps of the
+// top processes by RSS, which name the mapping that grew.
 //
-// Full files cost in proportion to the mappings: on Linux 6.18 (x86-64)
-// smaps is ~720 bytes and ~1.7 µs per mapping, so a process with 100k
-// mappings has 72 MB of smaps that take 170 ms to read. They are bounded
-// by count (top) and bytes (budget); a process that does not fit is
-// skipped whole, never truncated (half an smaps misleads), and the reason
-// names the flag to raise.
+// smaps_rollup is one entry whatever the number of mappings, but the
+// kernel walks the page tables to sum it: on Linux 6.18 (x86-64) it takes
+// ~20 µs for a small process, ~0.2 ms with 20 MiB resident, ~0.7 ms with
+// 200 MiB. Full files cost in proportion to the mappings: smaps is ~720
+// bytes and ~1.7 µs per mapping, so a process with 100k mappings has 72
+// MB of smaps that take 170 ms or more to read. They are bounded by count
+// (top) and bytes (budget); a process that does not fit is skipped whole,
+// never truncated (half an smaps misleads), and the reason names the
+// flags to change.
 type memory struct {
 	paths  Paths
 	top    int   // Config.MemoryTop
@@ -43,15 +45,16 @@ type memory struct {
 var memorySmallFiles = []string{"statm", "smaps_rollup"}
 
 // smapsMinBytesPerMapping is a lower bound of the size of one mapping in
-// smaps: its maps line plus at least 20 "Key: value kB" lines of 28
-// bytes (Linux 4.14 has 20 such lines, 6.18 has 23 and VmFlags). maps
-// gives the count, so an smaps that cannot fit is skipped without
+// smaps beyond its maps line: 20 lines of at least 28 bytes ("Rss:" and
+// the value padded to 8 digits, " kB"). Linux 4.14 writes 19 such lines
+// and VmFlags; 6.18 writes 22, THPeligible and VmFlags. maps gives the
+// count of mappings, so an smaps that cannot fit is skipped without
 // reading it; the bounded read catches an underestimate.
 const smapsMinBytesPerMapping = 20 * 28
 
 // memoryReadChunk is the size of one read() of a full file. The kernel
-// holds the process's mmap lock for the whole of a read() of smaps, so
-// chunks are small enough (~90 mappings) not to stall its page faults.
+// may hold the process's mmap lock for a whole read() of smaps, so a
+// chunk is kept small (~90 mappings) not to stall the process's faults.
 const memoryReadChunk = 64 << 10
 
 // errOverBudget means a file did not fit in the bytes left.

@@ -363,7 +363,7 @@ func memoryHelper(mode string) {
 	}
 }
 
-// smapsEntry returns the lines of the entry of smaps whose header starts
+// smapsEntryOf returns the lines of the entry of smaps whose header starts
 // with prefix, or nil.
 func smapsEntryOf(smaps []byte, prefix string) []string {
 	var (
@@ -373,7 +373,7 @@ func smapsEntryOf(smaps []byte, prefix string) []string {
 	sc := bufio.NewScanner(bytes.NewReader(smaps))
 	for sc.Scan() {
 		line := sc.Text()
-		header := !strings.Contains(strings.Fields(line+" x")[0], ":")
+		header := !strings.Contains(strings.Fields(line + " x")[0], ":")
 		switch {
 		case header && in:
 			return lines
