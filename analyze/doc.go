@@ -51,6 +51,22 @@
 //	                 resident pages) are left out; cmdline is argv as
 //	                 captured (redacted), null when absent, [] for kernel
 //	                 threads and zombies
+//	fds              present when the bundle has the fds module's
+//	                 proc/<pid>/fd.json: {processes, open, top [{pid, comm,
+//	                 open, limit, use_percent, kinds {files, sockets,
+//	                 pipes, anon_inodes, devices, memfds, other}}] (up to
+//	                 10, most fds first), near_limit [same rows] (use above
+//	                 80 %, highest first), deleted [{pid, comm, fd, path,
+//	                 size_bytes, pos}] (files open under a deleted name,
+//	                 up to 50, largest first), deleted_count, deleted_bytes
+//	                 (sum of the known sizes), targets [{target, kind, fds,
+//	                 processes}] (targets held by 2 fds or more, sockets and
+//	                 pipes aside, up to 10)}; limit is the soft
+//	                 RLIMIT_NOFILE of proc/<pid>/limits, null (and
+//	                 use_percent null) when absent; size_bytes null when
+//	                 the capture could not stat the file; pos is fdinfo's
+//	                 offset, not the size, null without fdinfo; kind is
+//	                 file, anon_inode, device, memfd or other
 //	memory           present when the bundle has the memory module's
 //	                 proc/<pid>/smaps_rollup, statm or smaps: {processes
 //	                 [{pid, comm, rss_bytes, pss_bytes, anon_bytes,
@@ -72,6 +88,18 @@
 //	                 total sums processes with smaps_rollup or smaps: rss,
 //	                 anon and file (rss − anon) count shared pages in each
 //	                 process, pss shares them out
+//	kstacks          present when the bundle has the kstacks module's
+//	                 proc/<pid>/task/<tid>/stack or syscall: {threads (with
+//	                 such files), stacks (non-empty stacks), blocked
+//	                 [{frames, wchan, count, tasks [{pid, tid, comm}]}]
+//	                 (threads in state D grouped by identical stack,
+//	                 largest first), common [same] (all threads with a
+//	                 stack, groups of 2 or more, up to 10)}; frames are
+//	                 function names innermost first, addresses and offsets
+//	                 removed ("func [module]" for a module); a D thread
+//	                 without a stack is grouped by wchan instead (frames
+//	                 null, wchan "unknown" when not captured either); tasks
+//	                 lists the first 20, count them all
 //	modules          [{name, status (ok|partial|skipped|failed), reason,
 //	                 duration_ms, errors}] as the manifest has them
 //	counts           {processes_seen, processes_vanished, threads_seen}

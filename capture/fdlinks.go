@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,9 +25,11 @@ type fdEntry struct {
 // FDLinks returns the targets of /proc/<pid>/fd/* ("socket:[4242]",
 // "pipe:[77]", "/var/log/app.log (deleted)", "anon_inode:[eventpoll]"),
 // keyed by fd number, reading them at most once per capture. An fd closed
-// between listing and readlink is left out. The error is that of listing
-// the directory: fs.ErrNotExist when the process is gone,
-// fs.ErrPermission when it may not be read.
+// between listing and readlink is left out. On error the map is nil: the
+// error is that of listing the directory (fs.ErrNotExist when the process
+// is gone) or of a readlink refused (fs.ErrPermission: the ptrace access
+// check can refuse the links of a directory it lets us list, even to
+// root), never an empty map that would read as "no fds".
 func (t *Target) FDLinks(p Paths, pid int) (map[int]string, error) {
 	t.fds.mu.Lock()
 	if t.fds.procs == nil {
@@ -59,8 +63,10 @@ func readFDLinks(p Paths, pid int) (map[int]string, error) {
 			continue
 		}
 		target, err := os.Readlink(filepath.Join(dir, name))
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // closed since the listing
+		} else if err != nil {
+			return nil, err
 		}
 		links[fd] = target
 	}

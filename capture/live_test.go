@@ -58,6 +58,12 @@ func helperMain(mode string) {
 				select {}
 			}()
 		}
+	case "fds":
+		fdsHelper()
+	case "fd-bench":
+		fdBenchHelper()
+	case "kstack-threads":
+		kstackThreadsHelper()
 	case "zombie-parent":
 		// Start a child and never wait for it: it stays a zombie.
 		p, err := os.StartProcess("/bin/true", []string{"true"}, &os.ProcAttr{})
