@@ -101,14 +101,16 @@ func TestPSITriggerLive(t *testing.T) {
 	rounded := !capSysResource()
 	for i, r := range runs {
 		e := r.next(t, 10*time.Second)
-		t.Logf("%s: fired %s after the load started, %s after poll returned: %s; psi %+v",
-			[]string{"100ms/2s", "100ms/1s"}[i], time.Since(start).Round(time.Millisecond), e.lag, e.Reason, e.Evidence["psi"])
+		t.Logf("%s: fired %s after the load started, %s after poll returned: %s",
+			[]string{"100ms/2s", "100ms/1s"}[i], time.Since(start).Round(time.Millisecond), e.lag, e.Reason)
 		ev := e.Evidence
 		if e.Kind != "psi-trigger" || ev["resource"] != "cpu" || ev["line"] != "some" || ev["file"] != file || ev["fallback"] != false {
 			t.Errorf("event = %+v", e.Event)
 		}
 		if p, ok := ev["psi"].(PSI); !ok || p.Some == nil || p.Some.Total == 0 {
 			t.Errorf("evidence psi = %#v, want the parsed cpu.pressure with stall time", ev["psi"])
+		} else {
+			t.Logf("cpu.pressure some: %+v", *p.Some)
 		}
 		wantWindow, wantStall := int64(2_000_000), int64(100_000)
 		if i == 1 {
