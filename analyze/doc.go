@@ -67,6 +67,33 @@
 //	                 the capture could not stat the file; pos is fdinfo's
 //	                 offset, not the size, null without fdinfo; kind is
 //	                 file, anon_inode, device, memfd or other
+//	sockets          present when the bundle has the sockets module's
+//	                 netns/<inode>/ members: {netns [{inode, pids, tcp
+//	                 [{state, count}] (every TCP socket of the namespace,
+//	                 states as in /proc/net/tcp in the kernel's order),
+//	                 time_wait, udp, unix, listen_overflows, listen_drops
+//	                 (TcpExt counters since the namespace was created),
+//	                 sock_diag ("ok" or why the dumps are missing, "" when
+//	                 netns.json is absent)}], processes [{pid, comm, netns,
+//	                 tcp [{state, count}], udp, unix, other (sockets in no
+//	                 table: netlink, packet, TCP reset into CLOSE)}]
+//	                 (processes holding a socket, most first; a socket held
+//	                 through several fds counts once), close_wait [{pid,
+//	                 comm, netns, direction (inbound: local is the
+//	                 listening address:port and peer an address; outbound:
+//	                 local an address, peer address:port), local, peer,
+//	                 count, not_read (the end of stream not read yet),
+//	                 unread_bytes, advice}] (largest first), listeners
+//	                 [{netns, pids, comm, local, queue (waiting for
+//	                 accept()), backlog (its limit, from sock_diag), full
+//	                 (queue > backlog), advice}] (non-empty accept queues,
+//	                 longest first), unix_paths [{netns, path ("@…"
+//	                 abstract), type, sockets, listening, pids, queue,
+//	                 backlog}] (by path)}; only sockets the target's
+//	                 processes hold are in processes, close_wait,
+//	                 listeners and unix_paths; a count is null when its
+//	                 file is absent, backlog and queue when sock_diag was
+//	                 not captured or nothing listens
 //	memory           present when the bundle has the memory module's
 //	                 proc/<pid>/smaps_rollup, statm or smaps: {processes
 //	                 [{pid, comm, rss_bytes, pss_bytes, anon_bytes,

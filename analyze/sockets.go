@@ -382,7 +382,7 @@ func (d *netnsData) loadTCP(a *analyzer, nfs procfs.FS, dir string) {
 	if d.tcp == nil {
 		return
 	}
-	d.ns.TCP = tcpStateCounts(d.tcp, func(tcpSock) bool { return true })
+	d.ns.TCP = tcpStateCounts(d.tcp)
 	tw := 0
 	for _, s := range d.tcp {
 		if s.state == "TIME_WAIT" {
@@ -529,7 +529,7 @@ func socketProcesses(all []*netnsData, owners map[uint64][]int, comm func(int) s
 		}
 		out = append(out, SocketProcess{
 			Pid: pid, Comm: comm(pid), Netns: c.netns,
-			TCP: tcpStateCounts(c.tcp, func(tcpSock) bool { return true }),
+			TCP: tcpStateCounts(c.tcp),
 			UDP: c.udp, Unix: c.unix, Other: len(c.seen) - len(c.tcp) - c.udp - c.unix,
 		})
 	}
@@ -548,12 +548,10 @@ func sockTotal(p SocketProcess) int {
 }
 
 // stateCounts counts socks by state, in the kernel's state order.
-func tcpStateCounts(socks []tcpSock, keep func(tcpSock) bool) []SocketStateCount {
+func tcpStateCounts(socks []tcpSock) []SocketStateCount {
 	n := map[string]int{}
 	for _, s := range socks {
-		if keep(s) {
-			n[s.state]++
-		}
+		n[s.state]++
 	}
 	out := []SocketStateCount{}
 	for _, st := range tcpStates {
@@ -627,8 +625,8 @@ func closeWaitAdvice(g CloseWaitGroup) string {
 		conns = "connection"
 	}
 	s := fmt.Sprintf("%d %s between %s and %s: the peer closed, but %s has not called close() — "+
-		"the application does not close these sockets (a leak, or a thread stuck before close); "+
-		"they stay until it does or exits", g.Count, conns, g.Local, g.Peer, sockWho(g.Pid, g.Comm))
+		"the application does not close these sockets (a leak, or a thread stuck before close())",
+		g.Count, conns, g.Local, g.Peer, sockWho(g.Pid, g.Comm))
 	switch g.NotRead {
 	case 0:
 		s += "; it read the end of stream of each and still kept them open"
@@ -822,10 +820,19 @@ func socketsText(tw *tabwriter.Writer, r *Report) {
 	if len(s.UnixPaths) > 0 {
 		fmt.Fprintf(tw, "  PATH\tTYPE\tSOCKETS\tLISTENING\tQUEUE\tBACKLOG\tPIDS\n")
 		for _, u := range s.UnixPaths {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\n", clean(u.Path), u.Type, u.Sockets, u.Listening,
-				sockUint(u.Queue), sockUint(u.Backlog), sockPids(u.Pids))
+			q, b := unixQueue(u)
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\n", clean(u.Path), u.Type, u.Sockets, u.Listening, q, b, sockPids(u.Pids))
 		}
 	}
+}
+
+// unixQueue shows the accept queue and backlog of a unix path: "-"
+// when nothing listens on it.
+func unixQueue(u UnixPath) (queue, backlog string) {
+	if u.Listening == 0 {
+		return "-", "-"
+	}
+	return sockUint(u.Queue), sockUint(u.Backlog)
 }
 
 func listenerFull(l Listener) string {
@@ -906,7 +913,7 @@ func socketsMarkdown(w io.Writer, r *Report) {
 	}
 	table("Path", "Type", "Sockets", "Listening", "Queue", "Backlog", "PIDs")
 	for _, u := range s.UnixPaths {
-		row(code(u.Path), u.Type, strconv.Itoa(u.Sockets), strconv.Itoa(u.Listening), sockUint(u.Queue),
-			sockUint(u.Backlog), sockPids(u.Pids))
+		q, b := unixQueue(u)
+		row(code(u.Path), u.Type, strconv.Itoa(u.Sockets), strconv.Itoa(u.Listening), q, b, sockPids(u.Pids))
 	}
 }

@@ -140,11 +140,21 @@ func netnsInode(p Paths, pid int) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	num, ok := strings.CutPrefix(link, "net:[")
-	if num, ok = strings.CutSuffix(num, "]"); !ok {
+	num, ok := bracketed(link, "net")
+	if !ok {
 		return 0, fmt.Errorf("unexpected link %q", link)
 	}
 	return strconv.ParseUint(num, 10, 64)
+}
+
+// bracketed returns N from "kind:[N]", the form of namespace and
+// socket links.
+func bracketed(link, kind string) (string, bool) {
+	rest, ok := strings.CutPrefix(link, kind+":[")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, "]")
 }
 
 // netns captures one network namespace with member pids.
@@ -247,8 +257,8 @@ func (m *sockets) owners(t *Target, s *Sink, pid int, owners map[string][]Socket
 	slices.Sort(fds)
 	for _, fd := range fds {
 		// "socket:[4242]": the inode that /proc/net/* lists.
-		num, ok := strings.CutPrefix(links[fd], "socket:[")
-		if num, ok = strings.CutSuffix(num, "]"); !ok {
+		num, ok := bracketed(links[fd], "socket")
+		if !ok {
 			continue
 		}
 		owners[num] = append(owners[num], SocketOwner{Pid: pid, FD: fd})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +24,14 @@ import (
 // /proc/net/unix do not show: the backlog of each listener next to its
 // accept queue, tcp_info (RTT, RTO, congestion window, retransmissions,
 // bytes in flight) and the peer of each unix socket.
+//
+// The library's unix_diag decoding (v1.3.1, UnixSocketDiagInfo) reads
+// struct unix_diag_msg with udiag_family and udiag_type swapped: it then
+// takes every datagram socket for a foreign family and stops the dump
+// there, and it reads 4 bytes past each name. So the unix dump uses the
+// library's netlink transport (request, multipart receive, dump
+// interruption, attributes) with the 16-byte message header decoded
+// here.
 
 // diagTimeout bounds one dump when the context has no earlier deadline.
 const diagTimeout = 10 * time.Second
@@ -177,11 +186,11 @@ func dumpDiag(ctx context.Context, p Paths, pids []int) (d diagResult) {
 		}
 	}()
 	var (
-		h   *netlink.Handle
-		err error
+		socks diagSockets
+		err   error
 	)
 	for _, pid := range pids {
-		h, err = diagHandle(filepath.Join(p.Proc, strconv.Itoa(pid), "ns", "net"))
+		socks, err = diagOpen(filepath.Join(p.Proc, strconv.Itoa(pid), "ns", "net"))
 		if !isGone(err) {
 			break
 		}
@@ -190,7 +199,8 @@ func dumpDiag(ctx context.Context, p Paths, pids []int) (d diagResult) {
 		d.fail("sock_diag", err)
 		return d
 	}
-	defer h.Close()
+	defer socks.close()
+	h := socks.h
 	timeout := diagTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
@@ -203,6 +213,9 @@ func dumpDiag(ctx context.Context, p Paths, pids []int) (d diagResult) {
 		d.fail("sock_diag", err)
 		return d
 	}
+	tv := unix.NsecToTimeval(timeout.Nanoseconds())
+	_ = socks.unix.SetSendTimeout(&tv)
+	_ = socks.unix.SetReceiveTimeout(&tv)
 
 	tcp := &TCPDiag{Version: 1, Sockets: []TCPDiagSocket{}}
 	ok := false
@@ -232,81 +245,192 @@ func dumpDiag(ctx context.Context, p Paths, pids []int) (d diagResult) {
 		d.fail("unix", err)
 		return d
 	}
-	resp, err := h.UnixSocketDiagInfo()
-	if errors.Is(err, netlink.ErrDumpInterrupted) {
-		err = nil
-		d.unix = &UnixDiag{Interrupted: true}
-	}
+	ux, err := unixDump(socks.unix)
 	if err != nil {
 		d.fail("unix", err)
 		return d
 	}
-	if d.unix == nil {
-		d.unix = &UnixDiag{}
-	}
-	d.unix.Version, d.unix.Sockets = 1, make([]UnixDiagSocket, 0, len(resp))
-	for _, r := range resp {
-		d.unix.Sockets = append(d.unix.Sockets, unixDiagSocket(r))
-	}
+	d.unix = ux
 	return d
 }
 
-// diagHandle returns a sock_diag netlink socket inside the network
-// namespace at nsPath (/proc/<pid>/ns/net). A socket belongs to the
-// namespace of the thread that creates it, and keeps it: so it is made on
-// a locked OS thread switched into the namespace (setns), which then
-// switches back, and queries on it work from any thread afterwards. When
-// the thread cannot switch back it is never unlocked: its goroutine ends
-// locked and the Go runtime terminates the thread, instead of letting
-// other goroutines run in a foreign namespace. (netlink.NewHandleAt would
+// diagSockets are two sock_diag netlink sockets of one namespace: the
+// library's handle (TCP) and a bare socket (unix, see above).
+type diagSockets struct {
+	h    *netlink.Handle
+	unix *nl.NetlinkSocket
+}
+
+func (d diagSockets) close() {
+	d.h.Close()
+	d.unix.Close()
+}
+
+// diagOpen returns sock_diag netlink sockets inside the network namespace
+// at nsPath (/proc/<pid>/ns/net). A socket belongs to the namespace of the
+// thread that creates it, and keeps it: so they are made on a locked OS
+// thread switched into the namespace (setns), which then switches back,
+// and queries on them work from any thread afterwards. When the thread
+// cannot switch back it is never unlocked: its goroutine ends locked and
+// the Go runtime terminates the thread, instead of letting other
+// goroutines run in a foreign namespace. (netlink.NewHandleAt would
 // unlock it regardless.) No switch is needed for dashcam's own namespace,
 // where an unprivileged user may dump too.
-func diagHandle(nsPath string) (*netlink.Handle, error) {
+func diagOpen(nsPath string) (diagSockets, error) {
 	type result struct {
-		h   *netlink.Handle
+		s   diagSockets
 		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		h, restored, err := diagHandleLocked(nsPath)
+		s, restored, err := diagOpenLocked(nsPath)
 		if restored {
 			runtime.UnlockOSThread()
 		}
-		ch <- result{h, err}
+		ch <- result{s, err}
 	}()
 	r := <-ch
-	return r.h, r.err
+	return r.s, r.err
 }
 
-// diagHandleLocked runs on a locked thread; restored is false when the
+// diagOpenLocked runs on a locked thread; restored is false when the
 // thread is left in another namespace.
-func diagHandleLocked(nsPath string) (h *netlink.Handle, restored bool, err error) {
+func diagOpenLocked(nsPath string) (s diagSockets, restored bool, err error) {
 	target, err := netns.GetFromPath(nsPath)
 	if err != nil {
-		return nil, true, err
+		return s, true, err
 	}
 	defer target.Close()
 	self, err := netns.Get()
 	if err != nil {
-		return nil, true, err
+		return s, true, err
 	}
 	defer self.Close()
 	if self.Equal(target) {
-		h, err := netlink.NewHandle(unix.NETLINK_SOCK_DIAG)
-		return h, true, err
+		s, err = diagNew()
+		return s, true, err
 	}
 	if err := netns.Set(target); err != nil {
-		return nil, true, fmt.Errorf("setns %s: %w", nsPath, err)
+		return s, true, fmt.Errorf("setns %s: %w", nsPath, err)
 	}
-	h, err = netlink.NewHandle(unix.NETLINK_SOCK_DIAG)
+	s, err = diagNew()
 	if rerr := netns.Set(self); rerr != nil {
-		if h != nil {
-			h.Close()
+		if err == nil {
+			s.close()
 		}
-		return nil, false, fmt.Errorf("setns back to dashcam's namespace: %w", rerr)
+		return diagSockets{}, false, fmt.Errorf("setns back to dashcam's namespace: %w", rerr)
 	}
-	return h, true, err
+	return s, true, err
+}
+
+// diagNew opens the sockets in the calling thread's namespace.
+func diagNew() (diagSockets, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return diagSockets{}, err
+	}
+	// With no namespace handles this creates the socket where the
+	// thread is, without switching.
+	u, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		h.Close()
+		return diagSockets{}, err
+	}
+	return diagSockets{h, u}, nil
+}
+
+// unixDiagReq is struct unix_diag_req (include/uapi/linux/unix_diag.h):
+//
+//	__u8 sdiag_family; __u8 sdiag_protocol; __u16 pad;
+//	__u32 udiag_states; __u32 udiag_ino; __u32 udiag_show; __u32 udiag_cookie[2];
+type unixDiagReq struct{}
+
+// Attributes of a unix_diag reply, and the UDIAG_SHOW_* bits asking
+// for them.
+const (
+	unixDiagPeer     = 2 // UNIX_DIAG_PEER: __u32 inode of the peer
+	unixDiagRQLen    = 4 // UNIX_DIAG_RQLEN: struct unix_diag_rqlen
+	udiagShowPeer    = 1 << unixDiagPeer
+	udiagShowRQLen   = 1 << unixDiagRQLen
+	unixDiagMsgBytes = 16 // struct unix_diag_msg
+)
+
+func (unixDiagReq) Len() int { return 24 }
+
+func (unixDiagReq) Serialize() []byte {
+	b := make([]byte, 24)
+	b[0] = unix.AF_UNIX
+	ne := nl.NativeEndian()
+	ne.PutUint32(b[4:], ^uint32(0)) // every state
+	ne.PutUint32(b[12:], udiagShowPeer|udiagShowRQLen)
+	return b
+}
+
+// unixDump dumps the unix sockets of the socket's namespace. Each reply
+// is struct unix_diag_msg and attributes:
+//
+//	__u8 udiag_family; __u8 udiag_type; __u8 udiag_state; __u8 pad;
+//	__u32 udiag_ino; __u32 udiag_cookie[2];
+func unixDump(s *nl.NetlinkSocket) (*UnixDiag, error) {
+	req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
+	req.AddData(unixDiagReq{})
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_SOCK_DIAG: {Socket: s}}
+	out := &UnixDiag{Version: 1, Sockets: []UnixDiagSocket{}}
+	var perr error
+	err := req.ExecuteIter(unix.NETLINK_SOCK_DIAG, nl.SOCK_DIAG_BY_FAMILY, func(msg []byte) bool {
+		u, err := parseUnixDiag(msg)
+		if err != nil {
+			perr = err
+			return false
+		}
+		out.Sockets = append(out.Sockets, u)
+		return true
+	})
+	if errors.Is(err, nl.ErrDumpInterrupted) {
+		out.Interrupted, err = true, nil
+	}
+	if err == nil {
+		err = perr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func parseUnixDiag(msg []byte) (UnixDiagSocket, error) {
+	if len(msg) < unixDiagMsgBytes || msg[0] != unix.AF_UNIX {
+		return UnixDiagSocket{}, fmt.Errorf("unix_diag: malformed reply of %d bytes", len(msg))
+	}
+	ne := nl.NativeEndian()
+	u := UnixDiagSocket{Inode: ne.Uint32(msg[4:]), State: tcpStateName(msg[2]), Type: unixTypeName(msg[1])}
+	attrs, err := nl.ParseRouteAttr(msg[unixDiagMsgBytes:])
+	if err != nil {
+		return UnixDiagSocket{}, fmt.Errorf("unix_diag: %w", err)
+	}
+	for _, a := range attrs {
+		switch {
+		case a.Attr.Type == unixDiagPeer && len(a.Value) >= 4:
+			u.Peer = ne.Uint32(a.Value)
+		case a.Attr.Type == unixDiagRQLen && len(a.Value) >= 8:
+			rq, wq := ne.Uint32(a.Value), ne.Uint32(a.Value[4:])
+			u.RecvQ, u.SendQ = &rq, &wq
+		}
+	}
+	return u, nil
+}
+
+func unixTypeName(t uint8) string {
+	switch t {
+	case syscall.SOCK_STREAM:
+		return "stream"
+	case syscall.SOCK_DGRAM:
+		return "dgram"
+	case syscall.SOCK_SEQPACKET:
+		return "seqpacket"
+	}
+	return "type_" + strconv.Itoa(int(t))
 }
 
 func familyName(fam uint8) string {
@@ -358,28 +482,6 @@ func tcpDiagSocket(r *netlink.InetDiagTCPInfoResp) TCPDiagSocket {
 			SegsOut: i.Segs_out, SegsIn: i.Segs_in, DeliveryRate: i.Delivery_rate,
 			BusyTimeUS: i.Busy_time, RwndLimitedUS: i.Rwnd_limited, SndbufLimitedUS: i.Sndbuf_limited,
 		}
-	}
-	return s
-}
-
-func unixDiagSocket(r *netlink.UnixDiagInfoResp) UnixDiagSocket {
-	m := r.DiagMsg
-	s := UnixDiagSocket{Inode: m.INode, State: tcpStateName(m.State)}
-	switch m.Type {
-	case syscall.SOCK_STREAM:
-		s.Type = "stream"
-	case syscall.SOCK_DGRAM:
-		s.Type = "dgram"
-	case syscall.SOCK_SEQPACKET:
-		s.Type = "seqpacket"
-	default:
-		s.Type = "type_" + strconv.Itoa(int(m.Type))
-	}
-	if r.Peer != nil {
-		s.Peer = *r.Peer
-	}
-	if q := r.Queue; q != nil {
-		s.RecvQ, s.SendQ = &q.RQueue, &q.WQueue
 	}
 	return s
 }

@@ -595,3 +595,157 @@ func diffSS(t *testing.T, s *analyze.SocketSection, pids []int) {
 		}
 	}
 }
+
+// The fixture's two network namespaces: A holds payment (100) and
+// payment-io (104), B holds 105. Their net/ files are real, sampled on
+// Linux 6.18 from a workload in namespaces of its own, under
+// testdata/fixtures/proc/{100,105}/net; testdata/fixtures/netns/<inode>/
+// holds what dashcam derived from them (sockets.json with the owners
+// rewritten to the fixture's pids, and the sock_diag dumps).
+const (
+	fixtureNetnsA uint64 = 4026532176
+	fixtureNetnsB uint64 = 4026532245
+)
+
+// socketsTree builds a fake /proc for the sockets module: net/ is the
+// fixture's, while ns/net and fd/* are real symlinks made here (git
+// cannot carry /proc's magic links), the fds pointing at the sockets of
+// the fixture's sockets.json.
+func socketsTree(t *testing.T) (Paths, map[uint64]SocketOwners) {
+	t.Helper()
+	root := t.TempDir()
+	fix := fixtures(t, ModeV2).Proc
+	owners := map[uint64]SocketOwners{}
+	netDir := map[int]string{100: "100", 104: "100", 105: "105"}
+	netnsOf := map[int]uint64{100: fixtureNetnsA, 104: fixtureNetnsA, 105: fixtureNetnsB}
+	for pid, from := range netDir {
+		dir := filepath.Join(root, strconv.Itoa(pid))
+		for _, d := range []string{"ns", "fd"} {
+			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		abs, err := filepath.Abs(filepath.Join(fix, from, "net"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns := netnsOf[pid]
+		if err := os.Symlink(abs, filepath.Join(dir, "net")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(fmt.Sprintf("net:[%d]", ns), filepath.Join(dir, "ns", "net")); err != nil {
+			t.Fatal(err)
+		}
+		o, ok := owners[ns]
+		if !ok {
+			data, err := os.ReadFile(filepath.Join("testdata", "fixtures", "netns", strconv.FormatUint(ns, 10), "sockets.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, &o); err != nil {
+				t.Fatal(err)
+			}
+			owners[ns] = o
+		}
+		for ino, fds := range o.Owners {
+			for _, f := range fds {
+				if f.Pid == pid {
+					if err := os.Symlink("socket:["+ino+"]", filepath.Join(dir, "fd", strconv.Itoa(f.FD))); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		// Other kinds of fds, which the module must leave out.
+		for fd, target := range map[int]string{0: "/dev/null", 1: "pipe:[118880]", 2: "anon_inode:[eventpoll]"} {
+			if err := os.Symlink(target, filepath.Join(dir, "fd", strconv.Itoa(fd))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A zombie: its namespaces and fds are gone, its directory is not.
+	if err := os.MkdirAll(filepath.Join(root, "103", "fd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return Paths{Proc: root}, owners
+}
+
+func runSockets(t *testing.T, p Paths, tg *Target) (*memAdder, bundle.ModuleResult, Report) {
+	t.Helper()
+	out := newMemAdder()
+	rep := Run(context.Background(), tg, out, RunOptions{Modules: []string{"sockets"}, Config: &Config{Paths: p}})
+	return out, rep.Modules[0], rep
+}
+
+func TestSocketsFixture(t *testing.T) {
+	p, owners := socketsTree(t)
+	tg := &Target{Pids: []int{100, 103, 104, 105, 4000000}, Zombies: []int{103}}
+	out, res, rep := runSockets(t, p, tg)
+	if res.Status != bundle.StatusOK {
+		t.Errorf("status %s (%s) %v", res.Status, res.Reason, res.Errors)
+	}
+	if rep.Counts.ProcessesVanished != 1 {
+		t.Errorf("vanished = %d, want 1 (pid 4000000)", rep.Counts.ProcessesVanished)
+	}
+	fix := fixtures(t, ModeV2).Proc
+	want := map[string][]byte{}
+	for ns, pid := range map[uint64]string{fixtureNetnsA: "100", fixtureNetnsB: "105"} {
+		dir := NetnsDir(ns)
+		// Raw first: each namespace's files, byte for byte, once.
+		for _, f := range netFiles {
+			data, err := os.ReadFile(filepath.Join(fix, pid, "net", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[dir+"net/"+f] = data
+		}
+		want[dir+"netns.json"], want[dir+"sockets.json"] = nil, nil
+	}
+	for name := range out.files {
+		if _, ok := want[name]; !ok {
+			t.Errorf("unexpected member %s", name)
+		}
+	}
+	for name, data := range want {
+		got, ok := out.files[name]
+		if !ok {
+			t.Errorf("member %s missing", name)
+		} else if data != nil && string(got) != string(data) {
+			t.Errorf("%s differs from the source file", name)
+		}
+	}
+	for ns, pids := range map[uint64][]int{fixtureNetnsA: {100, 104}, fixtureNetnsB: {105}} {
+		var info Netns
+		if err := json.Unmarshal(out.files[NetnsDir(ns)+"netns.json"], &info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Version != 1 || info.Inode != ns || !slices.Equal(info.Pids, pids) || info.ReadVia != pids[0] ||
+			!strings.HasPrefix(info.SockDiag, "not taken: ") {
+			t.Errorf("netns.json = %+v, want pids %v read via %d, sock_diag not taken", info, pids, pids[0])
+		}
+		var got SocketOwners
+		if err := json.Unmarshal(out.files[NetnsDir(ns)+"sockets.json"], &got); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(owners[ns]) {
+			t.Errorf("netns %d: sockets.json\n got %v\nwant %v", ns, got, owners[ns])
+		}
+	}
+}
+
+// TestSocketsMemberVanishes: when the member the files are read through
+// exits, the next member of the namespace is used.
+func TestSocketsMemberVanishes(t *testing.T) {
+	p, _ := socketsTree(t)
+	m := &sockets{paths: p}
+	s := newSink("sockets", newMemAdder())
+	if via := m.copyNet(s, NetnsDir(fixtureNetnsA), []int{4000000, 104}); via != 104 {
+		t.Errorf("read via %d, want 104", via)
+	}
+	if !s.vanished[4000000] || s.members != len(netFiles) {
+		t.Errorf("vanished %v, members %d; want 4000000 and %d", s.vanished, s.members, len(netFiles))
+	}
+	if via := m.copyNet(s, NetnsDir(1), []int{4000001}); via != 0 {
+		t.Errorf("every member gone: read via %d, want 0", via)
+	}
+}
