@@ -558,11 +558,20 @@ func BenchmarkMemory(b *testing.B) {
 	cg := testutil.NewCgroup(b)
 	small := startMemoryHelper(b, cg, "memory-anon")
 	many := startMemoryHelper(b, cg, "memory-many")
+	// read reads a file as the module does, with its size hint for smaps.
 	read := func(b *testing.B, pid int, name string) {
 		path := fmt.Sprintf("/proc/%d/%s", pid, name)
+		var hint int64
+		if name == "smaps" {
+			maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+			if err != nil {
+				b.Fatal(err)
+			}
+			hint = int64(len(maps)) + int64(bytes.Count(maps, []byte("\n")))*smapsMinBytesPerMapping
+		}
 		var n int
 		for b.Loop() {
-			data, err := readBounded(context.Background(), path, 1<<30, 0)
+			data, err := readBounded(context.Background(), path, 1<<30, hint)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -570,8 +579,10 @@ func BenchmarkMemory(b *testing.B) {
 		}
 		b.ReportMetric(float64(n), "bytes")
 	}
+	b.Run("statm-ordinary", func(b *testing.B) { read(b, small, "statm") })
 	b.Run("rollup-ordinary", func(b *testing.B) { read(b, small, "smaps_rollup") })
 	b.Run("rollup-many", func(b *testing.B) { read(b, many, "smaps_rollup") })
+	b.Run("maps-many", func(b *testing.B) { read(b, many, "maps") })
 	b.Run("smaps-many", func(b *testing.B) { read(b, many, "smaps") })
 	b.Run("module", func(b *testing.B) {
 		cfg := DefaultConfig()
