@@ -2,7 +2,10 @@ package trigger
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -81,7 +84,7 @@ func Arm(ctx context.Context, c Config) error {
 	}
 
 	handle := func(ev Event) {
-		c.Log.Info("trigger fired", "trigger", ev.Kind, "reason", ev.Reason, "evidence", ev.Evidence)
+		c.Log.Info("trigger fired", "trigger", ev.Kind, "reason", ev.Reason, "evidence", jsonValue{ev.Evidence})
 		if c.DryRun {
 			ok, why := true, ""
 			if c.Envelope != nil {
@@ -147,6 +150,10 @@ func Arm(ctx context.Context, c Config) error {
 				s.Procs, lastProc = procs.Sample(now), now
 			}
 			ring.Add(s)
+			if c.Log.Enabled(ctx, slog.LevelDebug) {
+				c.Log.Debug("sample", "cpu_pct", fmtPtr(s.CPUPercent), "throttled_pct", fmtPtr(s.ThrottledPercent),
+					"mem_pct", fmtPtr(s.MemPercent), "procs", len(s.Procs))
+			}
 			warm = false
 			for _, p := range c.Pollers {
 				if ev := p.Observe(s); ev != nil {
@@ -172,4 +179,24 @@ func waitAfter(ctx context.Context, t time.Time, after time.Duration) {
 	case <-timer.C:
 	case <-ctx.Done():
 	}
+}
+
+// fmtPtr formats an optional number for the debug log.
+func fmtPtr(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'f', 1, 64)
+}
+
+// jsonValue logs a value as compact JSON, readable in text logs and
+// parseable in JSON ones.
+type jsonValue struct{ v any }
+
+func (j jsonValue) LogValue() slog.Value {
+	b, err := json.Marshal(j.v)
+	if err != nil {
+		return slog.StringValue(fmt.Sprint(j.v))
+	}
+	return slog.StringValue(string(b))
 }

@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -70,7 +71,7 @@ func (s *sustained) update(t time.Time, cond bool, v float64) (bool, []point) {
 		s.since, s.run = t, nil
 	}
 	s.last = t
-	s.run = append(s.run, point{t, v})
+	s.run = append(s.run, point{t.UTC().Round(time.Millisecond), math.Round(v*100) / 100})
 	if len(s.run) > s.maxRun {
 		s.run = s.run[len(s.run)-s.maxRun:]
 	}

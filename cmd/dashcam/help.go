@@ -70,7 +70,7 @@ Usage:
 
 Commands:
 `)
-	for _, name := range []string{"capture", "analyze", "help", "version"} {
+	for _, name := range []string{"capture", "arm", "fire", "analyze", "help", "version"} {
 		if c := lookup(name); c != nil {
 			fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 		}
@@ -79,6 +79,7 @@ Commands:
 Examples:
   dashcam capture                         # the whole host, bundle in the current folder
   dashcam capture --unit payment.service  # one systemd unit and its sub-cgroups
+  dashcam arm --unit payment.service --cpu 80% --for 30s --oom   # capture when it happens
   dashcam analyze dashcam-*.tar.zst
 
 Run 'dashcam help COMMAND' for a command's flags.
