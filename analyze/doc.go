@@ -127,6 +127,39 @@
 //	                 without a stack is grouped by wchan instead (frames
 //	                 null, wchan "unknown" when not captured either); tasks
 //	                 lists the first 20, count them all
+//	placement        present when a status has Cpus_allowed_list, the
+//	                 bundle has NUMA node files, or a process has an
+//	                 unusual policy or nice: {online_cpus, online_nodes
+//	                 (the sys/devices/system lists, "" when absent), nodes
+//	                 [{node, cpus, mem_total_bytes, mem_free_bytes}],
+//	                 restricted [{cpus, cpu_count, mems, unusable_cpus,
+//	                 processes, runnable, pids, comms [{comm, count}],
+//	                 finding}] (processes allowed fewer CPUs than are
+//	                 online or fewer memory nodes, grouped by allowed set,
+//	                 largest first; pids the first 20), scheduling [{pid,
+//	                 comm, policy, rt_priority, nice, state, cpus}]
+//	                 (policy other than SCHED_OTHER, or nice <= -10 or
+//	                 >= 10; realtime first, up to 50), processes,
+//	                 kernel_threads (left out of all of it)}
+//	kernel_log       present when the bundle has dev/kmsg: {records,
+//	                 first_seq, last_seq, lost (seq gaps), boot_time and
+//	                 suspended_seconds (from dashcam/kmsg.json, null
+//	                 without it), oom_kills [{since_boot_seconds, time, pid,
+//	                 comm, scope (cgroup|global), constraint, memcg,
+//	                 oom_memcg, triggered_by, total_vm_bytes,
+//	                 anon_rss_bytes, file_rss_bytes, shmem_rss_bytes, uid,
+//	                 oom_score_adj}], hung_tasks [{since_boot_seconds, time,
+//	                 pid, comm, blocked_seconds}], errors [{seq, level,
+//	                 since_boot_seconds, time, message}] (the last 10 at
+//	                 level err or worse outside those reports),
+//	                 error_count}; time is boot_time + the record's own
+//	                 timestamp, null when boot_time is
+//	exec             present when the capture ran --exec commands: {runs
+//	                 [{dir, index, command (redacted), pid (null: ran
+//	                 once), comm, started, duration_seconds, exit_code
+//	                 (null when killed or not started), signal, timed_out,
+//	                 error, output_bytes, output_cap, truncated, head (first
+//	                 5 non-empty output lines)}]}, by index then pid
 //	modules          [{name, status (ok|partial|skipped|failed), reason,
 //	                 duration_ms, errors}] as the manifest has them
 //	counts           {processes_seen, processes_vanished, threads_seen}

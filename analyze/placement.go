@@ -497,8 +497,9 @@ func placementHeader(p *PlacementSection) string {
 	if p.OnlineCPUs != "" {
 		cpus = "online CPUs " + p.OnlineCPUs
 	}
-	return clean(fmt.Sprintf("%s, %d NUMA %s; %d processes examined (%d kernel threads left out)",
-		cpus, len(p.Nodes), plural(len(p.Nodes), "node", "nodes"), p.Processes, p.KernelThreads))
+	return clean(fmt.Sprintf("%s, %d NUMA %s; %d %s examined (%d kernel %s left out)",
+		cpus, len(p.Nodes), plural(len(p.Nodes), "node", "nodes"), p.Processes, plural(p.Processes, "process", "processes"),
+		p.KernelThreads, plural(p.KernelThreads, "thread", "threads")))
 }
 
 func commList(cs []CommCount) string {

@@ -145,6 +145,12 @@ func readClock() kmsg.Clock {
 // is opened O_NONBLOCK and read(2) then returns one record per call,
 // EAGAIN after the newest one, and EPIPE when the record it was about to
 // return was overwritten (the next read returns the oldest one left).
+// A record (Documentation/ABI/testing/dev-kmsg; parsed by internal/kmsg):
+//
+//	prio,seq,timestamp_usec,flags[,...];message\n
+//	 KEY=value\n
+//
+//	3,420,2969017034,-;Memory cgroup out of memory: Killed process 12117 (python3) total-vm:221368kB, …
 //
 // A fresh open starts at the oldest record in the buffer. It does not
 // lseek(SEEK_DATA), which would skip the records someone cleared with

@@ -215,3 +215,20 @@ func TestKmsgNeedsCAPSYSLOG(t *testing.T) {
 		t.Errorf("%d members stored without the kernel log", s.members)
 	}
 }
+
+// BenchmarkReadKmsg reads the live kernel log to its end, and derives
+// the JSON, as the host module does.
+func BenchmarkReadKmsg(b *testing.B) {
+	testutil.RequireRoot(b)
+	var n, size int
+	for b.Loop() {
+		recs, _, err := readKmsg(context.Background(), "/dev/kmsg", defaultKmsgRecords)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, _ := json.Marshal(deriveKmsg(recs, len(recs), readClock()))
+		n, size = len(recs), len(data)
+	}
+	b.ReportMetric(float64(n), "records")
+	b.ReportMetric(float64(size), "json-bytes")
+}
