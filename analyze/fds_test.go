@@ -50,6 +50,10 @@ func fdJSON(t *testing.T, fds map[int]string, sizes map[int]int64) []byte {
 //	130 nfs   3 fds, no limits file: limit unknown
 //	110       fd.json not JSON; 140: an unknown version
 func fdBundle(t *testing.T) *bundle.Bundle {
+	return bundle.New(fixtureManifest(), fdTestFiles(t))
+}
+
+func fdTestFiles(t *testing.T) map[string][]byte {
 	files := fixtureFiles()
 	files["proc/100/fd.json"] = fdJSON(t, map[int]string{
 		0: "/dev/null", 1: "pipe:[118880]", 2: "pipe:[118881]", 3: "/var/log/app.log",
@@ -71,7 +75,7 @@ func fdBundle(t *testing.T) *bundle.Bundle {
 	files["proc/130/fd.json"] = fdJSON(t, map[int]string{0: "/dev/null", 1: "/dev/null", 2: "/dev/null"}, nil)
 	files["proc/110/fd.json"] = []byte("{not json")
 	files["proc/140/fd.json"] = []byte(`{"version": 2, "fds": {}}`)
-	return bundle.New(fixtureManifest(), files)
+	return files
 }
 
 func TestFDsSection(t *testing.T) {

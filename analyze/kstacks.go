@@ -22,6 +22,7 @@ const (
 	stackCommonN    = 10 // groups in KStackSection.Common
 	stackCommonText = 5  // of which text and Markdown show
 	stackGroupTasks = 20 // tasks listed per group (Count has them all)
+	stackTextTasks  = 8  // of which text and Markdown name
 )
 
 // KStackSection is where in the kernel the captured threads were: the
@@ -240,10 +241,11 @@ func groupStacks(threads []*kthread) []StackGroup {
 	return out
 }
 
-// taskList is "100/101 (payment-db), 104 (payment-io), … and 3 more".
+// taskList is "100/101 (payment-db), 104 (payment-io), … and 3 more",
+// naming at most stackTextTasks threads.
 func taskList(g StackGroup) string {
 	var s []string
-	for _, t := range g.Tasks {
+	for _, t := range g.Tasks[:min(stackTextTasks, len(g.Tasks))] {
 		id := strconv.Itoa(t.Pid)
 		if t.Tid != t.Pid {
 			id += "/" + strconv.Itoa(t.Tid)
@@ -253,7 +255,7 @@ func taskList(g StackGroup) string {
 		}
 		s = append(s, id)
 	}
-	if more := g.Count - len(g.Tasks); more > 0 {
+	if more := g.Count - min(stackTextTasks, len(g.Tasks)); more > 0 {
 		s = append(s, fmt.Sprintf("… and %d more", more))
 	}
 	return clean(strings.Join(s, ", "))
@@ -295,7 +297,11 @@ func kstacksText(tw *tabwriter.Writer, r *Report) {
 	if len(s.Blocked) == 0 {
 		fmt.Fprintf(tw, "  in state D: none\n")
 	} else {
-		printGroups(fmt.Sprintf("in state D, by stack (%s, %d groups)", threadsWord(blocked), len(s.Blocked)), s.Blocked)
+		groups := "1 group"
+		if len(s.Blocked) > 1 {
+			groups = strconv.Itoa(len(s.Blocked)) + " groups"
+		}
+		printGroups(fmt.Sprintf("in state D, by stack (%s, %s)", threadsWord(blocked), groups), s.Blocked)
 	}
 	if len(s.Common) > 0 {
 		printGroups("most common stacks, any state", s.Common[:min(stackCommonText, len(s.Common))])

@@ -46,6 +46,10 @@ const (
 //	150 flusher   a process in D in fsync too, other offsets
 //	110 busy      running: an empty stack
 func kstackBundle() *bundle.Bundle {
+	return bundle.New(fixtureManifest(), kstackTestFiles())
+}
+
+func kstackTestFiles() map[string][]byte {
 	files := fixtureFiles()
 	for tid, stack := range map[string]string{"120": epollStack, "121": epollStack, "122": fsyncStack, "123": epollStack} {
 		files["proc/120/task/"+tid+"/stack"] = []byte(stack)
@@ -58,7 +62,7 @@ func kstackBundle() *bundle.Bundle {
 	files["proc/150/task/150/stack"] = []byte(fsyncStack2)
 	files["proc/110/task/110/stack"] = []byte("")
 	files["proc/110/task/110/syscall"] = []byte("running\n")
-	return bundle.New(fixtureManifest(), files)
+	return files
 }
 
 func TestKStacksSection(t *testing.T) {
@@ -170,4 +174,46 @@ func TestKStacksMalformed(t *testing.T) {
 	if len(r.KStacks.Blocked) != 1 || r.KStacks.Blocked[0].Wchan != "unknown" {
 		t.Errorf("blocked = %+v, want one group with wchan unknown", r.KStacks.Blocked)
 	}
+}
+
+func TestTaskListCapped(t *testing.T) {
+	g := StackGroup{Count: 30}
+	for tid := 1; tid <= stackGroupTasks; tid++ {
+		g.Tasks = append(g.Tasks, StackTask{Pid: 1, Tid: tid, Comm: "w"})
+	}
+	got := taskList(g)
+	if n := strings.Count(got, "(w)"); n != stackTextTasks || !strings.HasSuffix(got, ", … and 22 more") {
+		t.Errorf("taskList = %q: want %d threads named and the other 22 counted", got, stackTextTasks)
+	}
+}
+
+// FuzzFDsKStacks feeds arbitrary bytes to the files the fds and kstacks
+// sections parse: loading and rendering must not fail or panic.
+func FuzzFDsKStacks(f *testing.F) {
+	names := []string{"proc/100/fd.json", "proc/100/fdinfo/4", "proc/100/limits", "proc/120/task/122/stack", "proc/150/task/150/stat"}
+	f.Add(uint8(0), []byte(`{"version":1,"fds":{"4":"/x (deleted)"},"deleted_sizes":{"4":-1}}`))
+	f.Add(uint8(1), []byte("pos:\t99999999999999999999\n"))
+	f.Add(uint8(2), []byte("Limit\nMax open files            unlimited            unlimited            files\n"))
+	f.Add(uint8(3), []byte("[<0>] a+0x1/0x2 [m]\n[<0>]\n"))
+	f.Fuzz(func(t *testing.T, i uint8, data []byte) {
+		files := kstackTestFiles()
+		for name, d := range fdTestFiles(t) {
+			files[name] = d
+		}
+		files[names[int(i)%len(names)]] = data
+		r, err := Load(bundle.New(fixtureManifest(), files))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := r.WriteText(&out); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WriteMarkdown(&out); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WriteJSON(&out); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
