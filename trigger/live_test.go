@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -199,3 +201,29 @@ func bundleTrigger(ev Event) bundle.Trigger {
 }
 
 func openBundle(path string) (*bundle.Bundle, error) { return bundle.Open(path) }
+
+// TestProcCPU: one busy process among idle ones fires --proc-cpu with
+// --match, naming it; a non-matching busy process does not.
+func TestProcCPU(t *testing.T) {
+	testutil.SkipInShort(t)
+	cg := testutil.NewCgroup(t)
+	// A copy of sh named "burner", so that its comm is "burner".
+	burner := filepath.Join(t.TempDir(), "burner")
+	if err := exec.Command("cp", "/bin/sh", burner).Run(); err != nil {
+		t.Fatal(err)
+	}
+	busy := exec.Command(burner, "-c", "read x; while :; do :; done")
+	testutil.StartIn(t, cg, busy)
+	testutil.StartIn(t, cg, exec.Command("/bin/sh", "-c", "read x; exec sleep 1000"))
+	_, g := liveGroup(t, cg)
+	evs := armEvents(t, g, 10*time.Second, NewProcCPU(g, 50, regexp.MustCompile("burner"), 2*time.Second, 200*time.Millisecond, os.Getpid()))
+	if len(evs) != 1 {
+		t.Fatal("--proc-cpu 50% --match burner did not fire")
+	}
+	if pid, _ := evs[0].Evidence["pid"].(int); pid != busy.Process.Pid {
+		t.Errorf("fired for pid %v, want the burner %d: %s", evs[0].Evidence["pid"], busy.Process.Pid, evs[0].Reason)
+	}
+	if evs := armEvents(t, g, 3*time.Second, NewProcCPU(g, 50, regexp.MustCompile("^nomatch$"), time.Second, 200*time.Millisecond, os.Getpid())); len(evs) != 0 {
+		t.Errorf("fired for a process that does not match: %s", evs[0].Reason)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +30,7 @@ func init() {
 		example: `dashcam arm --unit payment.service --cpu 80% --for 30s --oom -o /var/tmp/dashcam
 dashcam arm --cgroup /kubepods/burstable/pod1234 --mem 90% --for 10s --psi memory.full.avg10>10
 dashcam arm --unit api.service --psi-trigger cpu:some:150ms/2s --dry-run
+dashcam arm --unit workers.service --proc-cpu 80% --match python --for 10s
 dashcam fire -o /var/tmp/dashcam                 # force a capture now (or: kill -USR1 PID)`,
 		flags: armFlags,
 	})
@@ -51,6 +53,8 @@ func armFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) erro
 		psi        = fs.StringArray("psi", nil, "fire on a pressure average, `COND` like memory.full.avg10>10 (polled; repeatable)")
 		psiTrigger = fs.StringArray("psi-trigger", nil, "kernel PSI trigger `RES:LINE:STALL/WINDOW`, e.g. memory:some:150ms/2s (repeatable)")
 		oom        = fs.Bool("oom", false, "fire on an OOM kill in the target (names the victim)")
+		procCPU    = fs.String("proc-cpu", "", "fire when any process (see --match) uses `PCT` of one CPU for --for")
+		match      = fs.String("match", "", "with --proc-cpu: only processes whose comm or cmdline matches `REGEXP`")
 		cooldown   = fs.Duration("cooldown", trigger.DefaultLimits.Cooldown, "least time between two captures")
 		maxBundles = fs.Int("max-bundles", trigger.DefaultLimits.MaxBundles, "most bundles this arm writes, across restarts (0: no limit)")
 		rate       = fs.String("rate", "", "at most `N/DURATION` captures, e.g. 3/1h")
@@ -126,6 +130,21 @@ func armFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) erro
 				return err
 			}
 			pollers = append(pollers, t.mk(p, *window, *interval))
+		}
+		if *procCPU != "" {
+			p, err := parsePercent("--proc-cpu", *procCPU)
+			if err != nil {
+				return err
+			}
+			var re *regexp.Regexp
+			if *match != "" {
+				if re, err = regexp.Compile(*match); err != nil {
+					return usageErrorf("--match: %v", err)
+				}
+			}
+			pollers = append(pollers, trigger.NewProcCPU(group, p, re, *window, *interval, os.Getpid()))
+		} else if *match != "" {
+			return usageErrorf("--match goes with --proc-cpu")
 		}
 		for _, c := range *psi {
 			spec, err := trigger.ParsePSISpec(c)
