@@ -227,3 +227,82 @@ func TestProcCPU(t *testing.T) {
 		t.Errorf("fired for a process that does not match: %s", evs[0].Reason)
 	}
 }
+
+// TestOOMBundleNamesVictim: --oom through the arm loop writes a bundle
+// whose manifest names the victim, with the survivors captured.
+func TestOOMBundleNamesVictim(t *testing.T) {
+	testutil.SkipInShort(t)
+	cg := testutil.NewCgroup(t)
+	if cg.Dir("memory") != "" {
+		cg.Set(t, "memory", "memory.limit_in_bytes", "64M")
+	} else {
+		cg.Set(t, "unified", "memory.max", "64M")
+	}
+	survivor := exec.Command("/bin/sh", "-c", "read x; exec sleep 1000")
+	testutil.StartIn(t, cg, survivor)
+	_, g := liveGroup(t, cg)
+	dir := t.TempDir()
+	victim := exec.Command("/bin/sh", "-c", "read x; exec tail /dev/zero")
+	go func() {
+		time.Sleep(500 * time.Millisecond) // the watcher registers first
+		testutil.StartIn(t, cg, victim)
+	}()
+	var path string
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := Arm(ctx, Config{Group: g, Watchers: []Watcher{NewOOM(g, nil)}, Interval: 200 * time.Millisecond,
+		Capture: func(ctx context.Context, ev Event, _ func() []*Sample) (string, error) {
+			defer cancel()
+			tg, err := capture.Resolve(capture.DefaultPaths(), capture.Spec{Cgroup: g.Path}, os.Getpid())
+			if err != nil {
+				return "", err
+			}
+			res, err := capture.Capture(ctx, capture.Options{Config: capture.DefaultConfig(), Target: tg, OutDir: dir,
+				Modules: []string{"procs", "cgroup"}, Trigger: bundleTrigger(ev)})
+			if err != nil {
+				return "", err
+			}
+			path = res.Path
+			return res.Path, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path == "" {
+		t.Fatal("--oom did not fire")
+	}
+	b, err := openBundle(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := b.Manifest.Trigger.Evidence["victim"].(map[string]any)
+	if pid, _ := v["pid"].(float64); int(pid) != victim.Process.Pid {
+		t.Errorf("manifest victim = %v, want pid %d; reason %q", v, victim.Process.Pid, b.Manifest.Trigger.Reason)
+	}
+	if _, ok := b.File(fmt.Sprintf("proc/%d/status", survivor.Process.Pid)); !ok {
+		t.Error("the survivor's state is not in the bundle")
+	}
+}
+
+// TestPSIPolled: more runnable threads than CPUs in a cgroup raise its
+// cpu pressure; a polled --psi cpu.some.avg10>5 fires.
+func TestPSIPolled(t *testing.T) {
+	testutil.SkipInShort(t)
+	cg := testutil.NewCgroup(t)
+	for range 4 {
+		testutil.StartIn(t, cg, exec.Command("/bin/sh", "-c", "read x; while :; do :; done"))
+	}
+	_, g := liveGroup(t, cg)
+	if _, fallback := g.PressureFile("cpu"); fallback {
+		testutil.SkipOrFail(t, "the cgroup has no cpu.pressure (PSI needs cgroup2 and CONFIG_PSI)")
+	}
+	spec, err := ParsePSISpec("cpu.some.avg10>5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := armEvents(t, g, 20*time.Second, NewPSI(spec, 0, 200*time.Millisecond))
+	if len(evs) != 1 {
+		t.Fatal("cpu.some.avg10>5 did not fire with 4 busy loops on 2 CPUs")
+	}
+	t.Log(evs[0].Reason)
+}
