@@ -730,6 +730,11 @@ func TestSocketsFixture(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(owners[ns]) {
 			t.Errorf("netns %d: sockets.json\n got %v\nwant %v", ns, got, owners[ns])
 		}
+		// And byte for byte, one socket per line in inode order.
+		want, _ := os.ReadFile(filepath.Join("testdata", "fixtures", "netns", strconv.FormatUint(ns, 10), "sockets.json"))
+		if g := out.files[NetnsDir(ns)+"sockets.json"]; string(g) != string(want) {
+			t.Errorf("netns %d: sockets.json is\n%s\nwant\n%s", ns, g, want)
+		}
 	}
 }
 
@@ -748,4 +753,111 @@ func TestSocketsMemberVanishes(t *testing.T) {
 	if via := m.copyNet(s, NetnsDir(1), []int{4000001}); via != 0 {
 		t.Errorf("every member gone: read via %d, want 0", via)
 	}
+}
+
+// socketsBenchSetup starts n sleeping processes and holds conns loopback
+// connections (2 sockets each) in this process, all in this network
+// namespace, for the benchmarks below.
+func socketsBenchSetup(b *testing.B, n, conns int) []int {
+	b.Helper()
+	var pids []int
+	for range n {
+		cmd := exec.Command("sleep", "1000")
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		pids = append(pids, cmd.Process.Pid)
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	for range conns {
+		c, err := net.Dial("tcp4", l.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := l.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			// Reset, not closed: no TIME_WAIT left for the next benchmark.
+			_ = c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			s.Close()
+		})
+	}
+	return pids
+}
+
+// reportTCPSockets reports how many TCP sockets the namespace held: the
+// cost of the tables grows with every one of them, this benchmark's or
+// not. (Called after the loop: b.ResetTimer deletes reported metrics.)
+func reportTCPSockets(b *testing.B) {
+	if data, err := readFile("/proc/self/net/tcp"); err == nil {
+		b.ReportMetric(float64(strings.Count(string(data), "\n")-1), "tcp-sockets")
+	}
+}
+
+// BenchmarkSocketsModule is the sockets module on 100 processes of one
+// namespace holding 1000 TCP sockets: one fd pass, one copy of the
+// tables, one sock_diag dump.
+func BenchmarkSocketsModule(b *testing.B) {
+	pids := socketsBenchSetup(b, 100, 500)
+	m := &sockets{paths: DefaultPaths()}
+	b.ResetTimer()
+	for b.Loop() {
+		tg := &Target{Pids: pids} // fresh FDLinks memo
+		if err := m.Run(context.Background(), tg, newSink("sockets", newMemAdder())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportTCPSockets(b)
+}
+
+// BenchmarkSocketsPerPidTables is what the module avoids: reading
+// /proc/<pid>/net/{tcp,tcp6,udp,udp6,unix} of each of the 100 processes,
+// the same namespace's tables 100 times.
+func BenchmarkSocketsPerPidTables(b *testing.B) {
+	pids := socketsBenchSetup(b, 100, 500)
+	b.ResetTimer()
+	for b.Loop() {
+		for _, pid := range pids {
+			for _, f := range []string{"tcp", "tcp6", "udp", "udp6", "unix"} {
+				if _, err := readFile(fmt.Sprintf("/proc/%d/net/%s", pid, f)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	reportTCPSockets(b)
+}
+
+// BenchmarkSocketsDump is one namespace's sock_diag dumps (TCP with
+// tcp_info, unix) against 1000 TCP sockets, socket creation included.
+func BenchmarkSocketsDump(b *testing.B) {
+	pids := socketsBenchSetup(b, 1, 500)
+	b.ResetTimer()
+	for b.Loop() {
+		if d := dumpDiag(context.Background(), DefaultPaths(), pids); d.err != nil {
+			b.Fatal(d.err)
+		}
+	}
+	reportTCPSockets(b)
+}
+
+// BenchmarkSocketsNetTCPOnce reads /proc/net/tcp once, against the same
+// 1000 sockets: the raw copy the dump goes with.
+func BenchmarkSocketsNetTCPOnce(b *testing.B) {
+	pids := socketsBenchSetup(b, 1, 500)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := readFile(fmt.Sprintf("/proc/%d/net/tcp", pids[0])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportTCPSockets(b)
 }
