@@ -497,7 +497,9 @@ func parseStatmResident(b []byte) (uint64, error) {
 		return 0, fmt.Errorf("malformed statm: %d fields, want 7", len(f))
 	}
 	n, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil || n > 1<<52 {
+	// 2^40 pages are 4 PiB of 4 KiB pages: more is not a real process,
+	// and the product with a page size must not overflow.
+	if err != nil || n > 1<<40 {
 		return 0, fmt.Errorf("malformed statm: resident %q", f[1])
 	}
 	return n, nil
