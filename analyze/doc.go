@@ -89,11 +89,16 @@
 //	                 (queue > backlog), advice}] (non-empty accept queues,
 //	                 longest first), unix_paths [{netns, path ("@…"
 //	                 abstract), type, sockets, listening, pids, queue,
-//	                 backlog}] (by path)}; only sockets the target's
+//	                 backlog}] (by path), stalled [{pid, comm, netns,
+//	                 local, peer, state, why ("zero window": the peer does
+//	                 not read; "retransmitting": it does not acknowledge),
+//	                 send_q_bytes, rtt_us, rto_us, retransmits (in a row),
+//	                 last_ack_ms, advice}] (most data waiting first; null
+//	                 without a tcp_diag.json)}; only sockets the target's
 //	                 processes hold are in processes, close_wait,
-//	                 listeners and unix_paths; a count is null when its
-//	                 file is absent, backlog and queue when sock_diag was
-//	                 not captured or nothing listens
+//	                 listeners, unix_paths and stalled; a count is null
+//	                 when its file is absent, backlog and queue when
+//	                 sock_diag was not captured or nothing listens
 //	memory           present when the bundle has the memory module's
 //	                 proc/<pid>/smaps_rollup, statm or smaps: {processes
 //	                 [{pid, comm, rss_bytes, pss_bytes, anon_bytes,

@@ -44,6 +44,9 @@ type SocketSection struct {
 	Listeners []Listener `json:"listeners"`
 	// UnixPaths are the named unix sockets of the target, by path.
 	UnixPaths []UnixPath `json:"unix_paths"`
+	// Stalled are the target's TCP connections whose peer takes no data,
+	// from sock_diag: nil when no namespace has a tcp_diag.json.
+	Stalled []StalledConn `json:"stalled"`
 }
 
 // SocketNetns is one network namespace.
@@ -148,6 +151,30 @@ type UnixPath struct {
 	Backlog *uint64 `json:"backlog"`
 }
 
+// StalledConn is a connection whose sender is stuck on the peer, as
+// sock_diag showed it: the peer advertises a zero window (it does not
+// read) or does not acknowledge (retransmissions unanswered).
+type StalledConn struct {
+	Pid   int    `json:"pid"`
+	Comm  string `json:"comm"`
+	Netns uint64 `json:"netns"`
+	Local string `json:"local"`
+	Peer  string `json:"peer"`
+	State string `json:"state"`
+	// Why is "zero window" (the persist timer is probing) or
+	// "retransmitting" (the retransmit timer has fired Retransmits times
+	// in a row).
+	Why string `json:"why"`
+	// SendQBytes is the data written and not yet acknowledged.
+	SendQBytes  uint64 `json:"send_q_bytes"`
+	RTTUS       uint32 `json:"rtt_us"`
+	RTOUS       uint32 `json:"rto_us"`
+	Retransmits uint8  `json:"retransmits"`
+	// LastAckMS is how long ago the peer last acknowledged anything.
+	LastAckMS uint32 `json:"last_ack_ms"`
+	Advice    string `json:"advice"`
+}
+
 // netnsFile is netns/<inode>/netns.json (capture.Netns).
 type netnsFile struct {
 	Version  int    `json:"version"`
@@ -167,14 +194,23 @@ type ownersFile struct {
 // tcpDiagFile is netns/<inode>/tcp_diag.json (capture.TCPDiag), the
 // fields used here.
 type tcpDiagFile struct {
-	Version int `json:"version"`
-	Sockets []struct {
-		State string `json:"state"`
-		Local string `json:"local"`
-		Inode uint64 `json:"inode"`
-		RecvQ uint64 `json:"recv_q"`
-		SendQ uint64 `json:"send_q"`
-	} `json:"sockets"`
+	Version int          `json:"version"`
+	Sockets []tcpDiagRow `json:"sockets"`
+}
+
+type tcpDiagRow struct {
+	State string `json:"state"`
+	Local string `json:"local"`
+	Inode uint64 `json:"inode"`
+	RecvQ uint64 `json:"recv_q"`
+	SendQ uint64 `json:"send_q"`
+	Timer uint8  `json:"timer"`
+	Info  *struct {
+		Retransmits   uint8  `json:"retransmits"`
+		RTOUS         uint32 `json:"rto_us"`
+		RTTUS         uint32 `json:"rtt_us"`
+		LastAckRecvMS uint32 `json:"last_ack_recv_ms"`
+	} `json:"info"`
 }
 
 // unixDiagFile is netns/<inode>/unix_diag.json (capture.UnixDiag).
@@ -209,6 +245,7 @@ type tcpSock struct {
 	laddr, paddr net.IP
 	lport        uint64
 	rxQueue      uint64
+	txQueue      uint64
 	inode        uint64
 }
 
@@ -219,8 +256,10 @@ type netnsData struct {
 	tcp  []tcpSock // nil when neither tcp file is present
 	udp  []uint64  // inodes; nil when absent
 	unix []*procfs.NetUNIXLine
-	// backlog and unixQ come from sock_diag, by socket inode.
+	// backlog, stalled and unixQ come from sock_diag, by socket inode;
+	// stalled is nil without tcp_diag.json.
 	backlog map[uint64]uint64
+	stalled map[uint64]tcpDiagRow
 	unixQ   map[uint64][2]*uint64
 	ns      *SocketNetns
 }
@@ -261,7 +300,14 @@ func loadSockets(a *analyzer) {
 		sec.CloseWait = append(sec.CloseWait, closeWaitGroups(d, owners, comm)...)
 		sec.Listeners = append(sec.Listeners, sockListeners(d, owners, comm)...)
 		sec.UnixPaths = append(sec.UnixPaths, sockUnixPaths(d, owners)...)
+		if d.stalled != nil {
+			if sec.Stalled == nil {
+				sec.Stalled = []StalledConn{}
+			}
+			sec.Stalled = append(sec.Stalled, stalledConns(d, owners, comm)...)
+		}
 	}
+	slices.SortStableFunc(sec.Stalled, func(x, y StalledConn) int { return cmp.Compare(y.SendQBytes, x.SendQBytes) })
 	slices.SortStableFunc(sec.CloseWait, func(x, y CloseWaitGroup) int { return cmp.Compare(y.Count, x.Count) })
 	slices.SortStableFunc(sec.Listeners, func(x, y Listener) int { return cmp.Compare(y.Queue, x.Queue) })
 	a.r.Sockets = sec
@@ -375,7 +421,7 @@ func (d *netnsData) loadTCP(a *analyzer, nfs procfs.FS, dir string) {
 				state: tcpState(l.St),
 				local: sockAddr(l.LocalAddr, l.LocalPort), peer: sockAddr(l.RemAddr, l.RemPort),
 				laddr: l.LocalAddr, paddr: l.RemAddr, lport: l.LocalPort,
-				rxQueue: l.RxQueue, inode: l.Inode,
+				rxQueue: l.RxQueue, txQueue: l.TxQueue, inode: l.Inode,
 			})
 		}
 	}
@@ -428,10 +474,14 @@ func (a *analyzer) netstat(d *netnsData, dir string) {
 func (a *analyzer) diag(d *netnsData, dir string) {
 	var tcp tcpDiagFile
 	if a.netnsJSON(dir+"tcp_diag.json", &tcp, &tcp.Version) {
-		d.backlog = map[uint64]uint64{}
+		d.backlog, d.stalled = map[uint64]uint64{}, map[uint64]tcpDiagRow{}
 		for _, s := range tcp.Sockets {
-			if s.State == "LISTEN" && s.Inode != 0 {
+			switch {
+			case s.Inode == 0:
+			case s.State == "LISTEN":
 				d.backlog[s.Inode] = s.SendQ
+			case s.Timer == timerProbe0, s.Timer == timerRetransmit && s.Info != nil && s.Info.Retransmits > 0:
+				d.stalled[s.Inode] = s
 			}
 		}
 	}
@@ -677,6 +727,47 @@ func listenerAdvice(l Listener) string {
 	return s
 }
 
+// idiag_timer values (net/ipv4/tcp_diag.c, as in /proc/net/tcp's tr).
+const (
+	timerRetransmit = 1 // ICSK_TIME_RETRANS, also loss probes
+	timerProbe0     = 4 // ICSK_TIME_PROBE0: zero window probes
+)
+
+// stalledConns lists the owned connections of d that sock_diag showed
+// stuck on their peer.
+func stalledConns(d *netnsData, owners map[uint64][]int, comm func(int) string) []StalledConn {
+	var out []StalledConn
+	for _, s := range d.tcp {
+		row, ok := d.stalled[s.inode]
+		if !ok {
+			continue
+		}
+		for _, pid := range owners[s.inode] {
+			c := StalledConn{Pid: pid, Comm: comm(pid), Netns: d.ino, Local: s.local, Peer: s.peer, State: s.state,
+				Why: "retransmitting", SendQBytes: s.txQueue}
+			if row.Timer == timerProbe0 {
+				c.Why = "zero window"
+			}
+			if i := row.Info; i != nil {
+				c.RTTUS, c.RTOUS, c.Retransmits, c.LastAckMS = i.RTTUS, i.RTOUS, i.Retransmits, i.LastAckRecvMS
+			}
+			c.Advice = stalledAdvice(c)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func stalledAdvice(c StalledConn) string {
+	if c.Why == "zero window" {
+		return fmt.Sprintf("%s cannot send to %s: the peer's receive window is zero, it does not read what it is sent "+
+			"(%s waiting) — look at the peer, not at this process", sockWho(c.Pid, c.Comm), c.Peer, humanBytes(c.SendQBytes))
+	}
+	return fmt.Sprintf("%s gets no acknowledgement from %s: %d retransmissions in a row, the last ack %d ms ago "+
+		"(%s waiting) — the peer is down or the path drops packets", sockWho(c.Pid, c.Comm), c.Peer, c.Retransmits,
+		c.LastAckMS, humanBytes(c.SendQBytes))
+}
+
 // unixPaths groups the named unix sockets of d that target processes hold.
 func sockUnixPaths(d *netnsData, owners map[uint64][]int) []UnixPath {
 	type key struct{ path, typ string }
@@ -768,7 +859,7 @@ func socketsText(tw *tabwriter.Writer, r *Report) {
 	if s == nil {
 		return
 	}
-	fmt.Fprintf(tw, "\nSockets: %d network namespaces (counts cover each whole namespace)\n", len(s.Netns))
+	fmt.Fprintf(tw, "\nSockets: %s (counts cover each whole namespace)\n", namespaces(len(s.Netns)))
 	fmt.Fprintf(tw, "  NETNS\tPIDS\tTCP\tTIME_WAIT\tUDP\tUNIX\tLISTEN OVERFLOWS\tSOCK_DIAG\n")
 	for _, n := range s.Netns {
 		fmt.Fprintf(tw, "  %d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Inode, len(n.Pids), statesLineTCP(n.TCP),
@@ -816,6 +907,22 @@ func socketsText(tw *tabwriter.Writer, r *Report) {
 	}
 	tw.Flush()
 
+	if s.Stalled != nil {
+		heading(tw, "Stalled connections (the peer takes no data)", len(s.Stalled))
+		if len(s.Stalled) > 0 {
+			fmt.Fprintf(tw, "  PID\tCOMM\tLOCAL\tPEER\tSTATE\tWHY\tSEND-Q\tRTT\tRETRANS\n")
+			for _, c := range s.Stalled {
+				fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", c.Pid, clean(c.Comm), clean(c.Local), clean(c.Peer),
+					c.State, c.Why, humanBytes(c.SendQBytes), rttString(c.RTTUS), c.Retransmits)
+			}
+			tw.Flush()
+			for _, c := range s.Stalled {
+				fmt.Fprintf(tw, "  - %s\n", clean(c.Advice))
+			}
+		}
+		tw.Flush()
+	}
+
 	heading(tw, "Unix sockets by path", len(s.UnixPaths))
 	if len(s.UnixPaths) > 0 {
 		fmt.Fprintf(tw, "  PATH\tTYPE\tSOCKETS\tLISTENING\tQUEUE\tBACKLOG\tPIDS\n")
@@ -824,6 +931,18 @@ func socketsText(tw *tabwriter.Writer, r *Report) {
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\n", clean(u.Path), u.Type, u.Sockets, u.Listening, q, b, sockPids(u.Pids))
 		}
 	}
+}
+
+func namespaces(n int) string {
+	if n == 1 {
+		return "1 network namespace"
+	}
+	return strconv.Itoa(n) + " network namespaces"
+}
+
+// rttString shows a smoothed RTT in milliseconds.
+func rttString(us uint32) string {
+	return strconv.FormatFloat(float64(us)/1000, 'f', 1, 64) + " ms"
 }
 
 // unixQueue shows the accept queue and backlog of a unix path: "-"
@@ -856,7 +975,7 @@ func socketsMarkdown(w io.Writer, r *Report) {
 	}
 	row := func(cells ...string) { p("| %s |\n", strings.Join(cells, " | ")) }
 
-	p("\n## Sockets\n\n%d network namespaces; their counts cover each whole namespace.\n\n", len(s.Netns))
+	p("\n## Sockets\n\n%s; their counts cover each whole namespace.\n\n", namespaces(len(s.Netns)))
 	table("Netns", "Pids", "TCP", "TIME_WAIT", "UDP", "Unix", "Listen overflows", "sock_diag")
 	for _, n := range s.Netns {
 		row(strconv.FormatUint(n.Inode, 10), strconv.Itoa(len(n.Pids)), md(statesLineTCP(n.TCP)), intOr(n.TimeWait),
@@ -903,6 +1022,23 @@ func socketsMarkdown(w io.Writer, r *Report) {
 		p("\n")
 		for _, l := range s.Listeners {
 			p("- %s\n", md(l.Advice))
+		}
+	}
+
+	if s.Stalled != nil {
+		p("\n### Stalled connections\n\n")
+		if len(s.Stalled) == 0 {
+			p("None.\n")
+		} else {
+			table("PID", "Comm", "Local", "Peer", "State", "Why", "Send-Q", "RTT", "Retrans")
+			for _, c := range s.Stalled {
+				row(strconv.Itoa(c.Pid), code(c.Comm), code(c.Local), code(c.Peer), md(c.State), c.Why,
+					humanBytes(c.SendQBytes), rttString(c.RTTUS), strconv.Itoa(int(c.Retransmits)))
+			}
+			p("\n")
+			for _, c := range s.Stalled {
+				p("- %s\n", md(c.Advice))
+			}
 		}
 	}
 

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -270,4 +271,54 @@ func TestSocketsGolden(t *testing.T) {
 		t.Fatalf("no sockets in the JSON:\n%s", js.Bytes())
 	}
 	golden(t, "sockets.json.golden", js.Bytes()[i:j])
+}
+
+// TestSocketsStalled: connections sock_diag shows stuck on their peer,
+// one probing a zero window, one retransmitting; the fixture's dump has
+// none, so two of its rows are edited.
+func TestSocketsStalled(t *testing.T) {
+	if s := socketsBundle(t, nil).Sockets; s.Stalled == nil || len(s.Stalled) != 0 {
+		t.Errorf("stalled = %+v, want [] (a dump with none)", s.Stalled)
+	}
+	r := socketsBundle(t, func(f map[string][]byte) {
+		name := "netns/" + sockNetnsA + "/tcp_diag.json"
+		var d struct {
+			Version int              `json:"version"`
+			Sockets []map[string]any `json:"sockets"`
+		}
+		if err := json.Unmarshal(f[name], &d); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range d.Sockets {
+			info, _ := s["info"].(map[string]any)
+			switch s["inode"] {
+			case 228005.0:
+				s["timer"] = 4
+			case 228006.0:
+				s["timer"] = 1
+				info["retransmits"], info["last_ack_recv_ms"], info["rtt_us"] = 5, 12000, 250
+			}
+		}
+		data, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f[name] = data
+		delete(f, "netns/"+sockNetnsB+"/tcp_diag.json")
+	})
+	var got []string
+	for _, c := range r.Sockets.Stalled {
+		got = append(got, fmt.Sprintf("%d %s %s %s %s %d %d %d", c.Pid, c.Local, c.Peer, c.State, c.Why, c.Retransmits, c.LastAckMS, c.RTTUS))
+		if !strings.Contains(c.Advice, "pid 100 (payment)") {
+			t.Errorf("advice %q", c.Advice)
+		}
+	}
+	want := []string{
+		"100 127.0.0.1:36176 127.0.0.1:9090 ESTABLISHED zero window 0 4736 6",
+		"100 127.0.0.1:36188 127.0.0.1:9090 ESTABLISHED retransmitting 5 12000 250",
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("stalled:\n got %q\nwant %q", got, want)
+	}
 }

@@ -41,8 +41,9 @@ type socketsWorkload struct {
 	// Loops are connections the netns helper makes to itself and holds.
 	Loops int `json:"loops"`
 
-	// Set by the server.
-	Port, QueuePort, Port6 int
+	// Set by the server. The client fills the window of one connection
+	// to ZeroPort, whose server end never reads: a zero window.
+	Port, QueuePort, Port6, ZeroPort int
 }
 
 // socketsHeld keeps the helpers' connections open for good.
@@ -102,8 +103,13 @@ func socketsServer(w socketsWorkload) error {
 	if err != nil {
 		return err
 	}
-	socketsHeld = append(socketsHeld, l, ul)
-	done := make(chan bool, 2)
+	zl, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	w.ZeroPort = zl.Addr().(*net.TCPAddr).Port
+	socketsHeld = append(socketsHeld, l, ul, zl)
+	done := make(chan bool, 3)
 	accept := func(l net.Listener, n int) {
 		for range n {
 			c, err := l.Accept()
@@ -117,7 +123,9 @@ func socketsServer(w socketsWorkload) error {
 	}
 	go accept(l, w.Closed)
 	go accept(ul, w.Unix)
+	go accept(zl, 1)
 	go func() {
+		<-done
 		<-done
 		<-done
 		fmt.Println("accepted")
@@ -151,7 +159,22 @@ func socketsClient(w socketsWorkload) error {
 		}
 		socketsHeld = append(socketsHeld, c)
 	}
-	return nil
+	// Write until the peer, which never reads, has no window left.
+	c, err := net.Dial("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(w.ZeroPort)))
+	if err != nil {
+		return err
+	}
+	socketsHeld = append(socketsHeld, c)
+	buf := make([]byte, 64<<10)
+	for {
+		_ = c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := c.Write(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // socketsNetns runs in a network namespace of its own (CLONE_NEWNET):
@@ -518,8 +541,8 @@ func TestSocketsLive(t *testing.T) {
 		listen++
 	}
 	wantTCP := map[int]string{
-		server.pid: fmt.Sprintf("CLOSE_WAIT %d, LISTEN %d", w.Closed, listen),
-		client.pid: fmt.Sprintf("ESTABLISHED %d", w.Pending),
+		server.pid: fmt.Sprintf("CLOSE_WAIT %d, ESTABLISHED 1, LISTEN %d", w.Closed, listen+1),
+		client.pid: fmt.Sprintf("ESTABLISHED %d", w.Pending+1),
 		nsproc.pid: fmt.Sprintf("ESTABLISHED %d, LISTEN 1", 2*w.Loops),
 	}
 	for pid, want := range wantTCP {
@@ -530,6 +553,17 @@ func TestSocketsLive(t *testing.T) {
 	}
 	if procs[server.pid].Unix != 1+w.Unix || procs[client.pid].Unix != w.Unix {
 		t.Errorf("unix sockets: server %d, client %d; want %d, %d", procs[server.pid].Unix, procs[client.pid].Unix, 1+w.Unix, w.Unix)
+	}
+	// The client's connection to ZeroPort waits on a zero window.
+	var stalled []analyze.StalledConn
+	for _, c := range s.Stalled {
+		if slices.Contains(workload, c.Pid) {
+			stalled = append(stalled, c)
+		}
+	}
+	if len(stalled) != 1 || stalled[0].Pid != client.pid || stalled[0].Why != "zero window" ||
+		stalled[0].Peer != "127.0.0.1:"+strconv.Itoa(w.ZeroPort) || stalled[0].SendQBytes == 0 {
+		t.Errorf("stalled connections = %+v, want the client's to :%d on a zero window", stalled, w.ZeroPort)
 	}
 	t.Run("ss", func(t *testing.T) { diffSS(t, s, workload) })
 }
