@@ -23,8 +23,9 @@ type Config struct {
 	// Interval is the cgroup sampling period (default 1 s).
 	Interval time.Duration
 	// ProcEvery is how often processes are sampled for the history
-	// (default 10 s); they are sampled every Interval while a poller's
-	// condition is true, so the moments around a trigger have detail.
+	// (default 10 s, or 2 min with no polled trigger); they are sampled
+	// every Interval while a poller's condition is true, so the moments
+	// around a trigger have detail.
 	ProcEvery time.Duration
 	// History is how much of the past each bundle freezes (default 5m);
 	// After is how long sampling goes on after a trigger before its
@@ -48,7 +49,14 @@ func Arm(ctx context.Context, c Config) error {
 		c.Interval = time.Second
 	}
 	if c.ProcEvery <= 0 {
+		// Process samples are the armed process's main cost (a stat and
+		// an fd readdir per process). Polled triggers get them every
+		// 10 s (and every interval while a condition holds); with only
+		// event-driven triggers the history keeps a coarser view.
 		c.ProcEvery = 10 * time.Second
+		if len(c.Pollers) == 0 {
+			c.ProcEvery = 2 * time.Minute
+		}
 	}
 	if c.History <= 0 {
 		c.History = 5 * time.Minute

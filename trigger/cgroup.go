@@ -165,7 +165,7 @@ func (g *Group) CPULimit() Limit {
 	}
 	// v2: cpu.max is "$MAX $PERIOD", $MAX may be "max".
 	for _, dir := range g.ancestors("unified") {
-		b, err := os.ReadFile(filepath.Join(dir, "cpu.max"))
+		b, err := readFile(filepath.Join(dir, "cpu.max"))
 		if f := strings.Fields(string(b)); err == nil && len(f) == 2 && f[0] != "max" {
 			q, e1 := strconv.ParseFloat(f[0], 64)
 			p, e2 := strconv.ParseFloat(f[1], 64)
@@ -187,7 +187,7 @@ func (g *Group) CPULimit() Limit {
 	}
 	for _, c := range [][2]string{{"unified", "cpuset.cpus.effective"}, {"cpuset", "cpuset.effective_cpus"}} {
 		if f, ok := g.file(c[0], c[1]); ok {
-			if b, err := os.ReadFile(f); err == nil {
+			if b, err := readFile(f); err == nil {
 				if n := countCPUs(strings.TrimSpace(string(b))); n > 0 {
 					return Limit{Value: float64(n), Source: fmt.Sprintf("%s of %s (%d CPUs)", c[1], g.Path, n)}
 				}
@@ -216,7 +216,7 @@ func (g *Group) MemoryLimit() Limit {
 	if !math.IsInf(best.Value, 1) {
 		return best
 	}
-	if b, err := os.ReadFile(filepath.Join(g.paths.Proc, "meminfo")); err == nil {
+	if b, err := readFile(filepath.Join(g.paths.Proc, "meminfo")); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
 				if kb, err := strconv.ParseUint(f[1], 10, 64); err == nil {
@@ -251,7 +251,7 @@ func (g *Group) rel(ctl, dir string) string {
 
 // readKV reads a flat keyed file ("key value" lines) such as cpu.stat.
 func readKV(file string) (map[string]uint64, error) {
-	b, err := os.ReadFile(file)
+	b, err := readFile(file)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +267,7 @@ func readKV(file string) (map[string]uint64, error) {
 }
 
 func readUint(file string) (uint64, error) {
-	b, err := os.ReadFile(file)
+	b, err := readFile(file)
 	if err != nil {
 		return 0, err
 	}
@@ -275,7 +275,7 @@ func readUint(file string) (uint64, error) {
 }
 
 func readInt(file string) (int64, error) {
-	b, err := os.ReadFile(file)
+	b, err := readFile(file)
 	if err != nil {
 		return 0, err
 	}
@@ -303,7 +303,7 @@ func countCPUs(s string) int {
 }
 
 func onlineCPUs(p capture.Paths) int {
-	if b, err := os.ReadFile(filepath.Join(p.Sys, "devices/system/cpu/online")); err == nil {
+	if b, err := readFile(filepath.Join(p.Sys, "devices/system/cpu/online")); err == nil {
 		if n := countCPUs(strings.TrimSpace(string(b))); n > 0 {
 			return n
 		}

@@ -20,6 +20,11 @@ import (
 // liveGroup resolves a test cgroup on the live system.
 func liveGroup(t *testing.T, cg *testutil.Cgroup) (*capture.Target, *Group) {
 	t.Helper()
+	return liveGroupTB(t, cg)
+}
+
+func liveGroupTB(t testing.TB, cg *testutil.Cgroup) (*capture.Target, *Group) {
+	t.Helper()
 	tg, err := capture.Resolve(capture.DefaultPaths(), capture.Spec{Cgroup: cg.Path}, os.Getpid())
 	if err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func (p *ProcSampler) Sample(now time.Time) []ProcSample {
 			continue
 		}
 		dir := filepath.Join(p.g.paths.Proc, strconv.Itoa(pid))
-		raw, err := os.ReadFile(filepath.Join(dir, "stat"))
+		raw, err := readFile(filepath.Join(dir, "stat"))
 		if err != nil {
 			continue // exited
 		}
@@ -69,7 +69,7 @@ func (p *ProcSampler) Sample(now time.Time) []ProcSample {
 			continue
 		}
 		if p.Match != nil && !p.Match.MatchString(comm) {
-			cmd, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+			cmd, _ := readFile(filepath.Join(dir, "cmdline"))
 			if !p.Match.Match(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})) {
 				continue
 			}

@@ -3,7 +3,6 @@ package trigger
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -165,7 +164,7 @@ func (s *Sampler) Sample(now time.Time) *Sample {
 	}
 	for _, res := range s.Resources {
 		f, _ := s.g.PressureFile(res)
-		if b, err := os.ReadFile(f); err == nil {
+		if b, err := readFile(f); err == nil {
 			if p, err := parsePSI(b); err == nil {
 				if out.PSI == nil {
 					out.PSI = map[string]PSI{}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Armed-idle overhead (part of `make bench`; needs root): dashcam arm on a
+# cgroup of N sleeping processes for DURATION seconds, at default settings
+# (history ring included). Reports the armed process's CPU (utime+stime over
+# the measured window, in % of one CPU) and peak RSS (VmHWM), for polled
+# triggers and for event-driven ones only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+N="${N:-1000}"
+DURATION="${DURATION:-60}"
+[ "$(id -u)" = 0 ] || { echo "bench-arm: needs root (it creates a cgroup)" >&2; exit 1; }
+
+work="$(mktemp -d /var/tmp/dashcam-bench-arm.XXXXXX)"
+cg="/dashcam-bench-arm-$$"
+dirs=()
+for root in /sys/fs/cgroup/unified /sys/fs/cgroup /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/cpu /sys/fs/cgroup/cpuacct; do
+	if [ -f "$root/cgroup.procs" ] && { [ "$root" != /sys/fs/cgroup ] || [ -f "$root/cgroup.controllers" ]; }; then
+		mkdir "$root$cg" && dirs+=("$root$cg")
+	fi
+done
+cleanup() {
+	pkill -INT -f "dashcam-bench-arm-$$" 2>/dev/null || true
+	for d in "${dirs[@]}"; do
+		for _ in 1 2 3 4 5; do
+			xargs -r kill -9 < "$d/cgroup.procs" 2>/dev/null || true
+			rmdir "$d" 2>/dev/null && break
+			sleep 0.5
+		done
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+go build -o "$work/dashcam" ./cmd/dashcam
+(
+	for d in "${dirs[@]}"; do echo "$BASHPID" > "$d/cgroup.procs"; done
+	for _ in $(seq "$N"); do sleep 100000 & done
+	wait
+) &
+disown $!
+for _ in $(seq 150); do
+	[ "$(grep -c . "${dirs[0]}/cgroup.procs" || true)" -gt "$N" ] && break
+	sleep 0.2
+done
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -r), $(nproc) CPUs; $(grep -c . "${dirs[0]}/cgroup.procs") processes in $cg; ${DURATION}s per case"
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime+stime, clock ticks
+run_case() { # name, arm flags...
+	local name="$1"; shift
+	"$work/dashcam" arm --cgroup "$cg" -o "$work/out-$name" "$@" 2> "$work/$name.log" &
+	local pid=$!
+	sleep 5 # start-up and the first process sample are not "idle"
+	local t0 s0
+	t0=$(date +%s.%N); s0=$(ticks $pid)
+	sleep "$DURATION"
+	local t1 s1 hwm
+	t1=$(date +%s.%N); s1=$(ticks $pid)
+	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+	kill -INT $pid; wait $pid || true
+	awk -v n="$name" -v s0="$s0" -v s1="$s1" -v t0="$t0" -v t1="$t1" -v h="$hwm" \
+		'BEGIN {printf "| %s | %.3f%% | %.1f MiB |\n", n, 100 * (s1 - s0) / 100 / (t1 - t0), h / 1024}'
+}
+echo
+echo "| armed, idle, $N processes | CPU (% of one CPU) | peak RSS |"
+echo "| --- | --- | --- |"
+[ "${CASES:-all}" = event ] || run_case polled --cpu 95% --throttle 95% --mem 95% --psi memory.full.avg10\>50 --for 30s
+run_case event-driven --oom --psi-trigger memory:some:500ms/2s
+grep -h -m1 "armed" "$work"/*.log | cut -c1-200 >&2 || true
