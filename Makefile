@@ -35,6 +35,7 @@ fuzz:
 bench:
 	./scripts/bench.sh
 	./scripts/bench-capture.sh
+	./scripts/bench-arm.sh
 
 clean:
 	rm -rf bin

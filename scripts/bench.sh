@@ -19,6 +19,11 @@ trap 'rm -f "$out"' EXIT
 # shellcheck disable=SC2086
 go test -run '^$' -bench . -benchmem -count "$COUNT" -benchtime "$BENCHTIME" $PKGS | tee "$out"
 
+# The arm's sampling cost and trigger latency: each latency iteration
+# waits for a real trigger, so fewer runs.
+echo "# go test -run '^\$' -bench . -benchmem -count 1 -benchtime 5x ./trigger"
+go test -run '^$' -bench . -benchmem -count 1 -benchtime 5x ./trigger | tee -a "$out"
+
 echo
 echo "| benchmark | median | min | max | B/op (median) |"
 echo "| --- | --- | --- | --- | --- |"

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,11 +31,15 @@ type Cgroup struct {
 	Dirs []string
 }
 
+// cgroupSeq makes cgroup names unique within a test binary (benchmarks
+// create one per iteration).
+var cgroupSeq atomic.Int64
+
 // NewCgroup creates a cgroup named after the test. It needs root.
 func NewCgroup(t testing.TB) *Cgroup {
 	t.Helper()
 	RequireRoot(t)
-	name := fmt.Sprintf("/dashcam-test-%d-%s", os.Getpid(), sanitize(t.Name()))
+	name := fmt.Sprintf("/dashcam-test-%d-%d-%s", os.Getpid(), cgroupSeq.Add(1), sanitize(t.Name()))
 	return newCgroupAt(t, name, hierarchyRoots(t))
 }
 
@@ -185,8 +191,8 @@ func sanitize(s string) string {
 // StartIn starts cmd suspended on its stdin, moves it into c, then lets
 // it go, so that everything it runs is inside c from the start. cmd must
 // read one line from stdin before doing anything. The process is killed
-// and reaped when the test ends.
-func StartIn(t testing.TB, c *Cgroup, cmd *exec.Cmd) {
+// and reaped when the test ends. It returns cmd's stdin, for more lines.
+func StartIn(t testing.TB, c *Cgroup, cmd *exec.Cmd) io.Writer {
 	t.Helper()
 	w, err := cmd.StdinPipe()
 	if err != nil {
@@ -204,6 +210,7 @@ func StartIn(t testing.TB, c *Cgroup, cmd *exec.Cmd) {
 	if _, err := w.Write([]byte("go\n")); err != nil {
 		t.Fatalf("release %v: %v", cmd.Args, err)
 	}
+	return w
 }
 
 // WaitState waits until /proc/<pid>/stat shows one of states.
