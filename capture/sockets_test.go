@@ -895,3 +895,24 @@ func BenchmarkSocketsNetTCPOnce(b *testing.B) {
 	}
 	reportTCPSockets(b)
 }
+
+// BenchmarkSocketsEmptyNetns is the module on one process alone in a
+// network namespace without sockets: the floor paid per namespace
+// (container). /proc/net/tcp and the inet_diag dump both walk the
+// host-wide TCP hash tables and keep the namespace's entries.
+func BenchmarkSocketsEmptyNetns(b *testing.B) {
+	testutil.RequireRoot(b)
+	cmd := exec.Command("sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	m := &sockets{paths: DefaultPaths()}
+	for b.Loop() {
+		s := newSink("sockets", newMemAdder())
+		if err := m.Run(context.Background(), &Target{Pids: []int{cmd.Process.Pid}}, s); err != nil || len(s.problems) > 0 {
+			b.Fatal(err, s.problems)
+		}
+	}
+}
