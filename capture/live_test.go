@@ -153,8 +153,10 @@ func TestCaptureLiveCgroup(t *testing.T) {
 		state string
 		ppid  int
 	}{
-		threaded: {"S", os.Getpid()}, parent: {"S", os.Getpid()}, stopped: {"T", os.Getpid()},
-		worker: {"S", os.Getpid()}, zombie: {"Z", parent},
+		// An idle Go helper is S, or briefly R when its runtime wakes
+		// (GC, sysmon) on a loaded machine: "SR" accepts either.
+		threaded: {"SR", os.Getpid()}, parent: {"SR", os.Getpid()}, stopped: {"T", os.Getpid()},
+		worker: {"SR", os.Getpid()}, zombie: {"Z", parent},
 	}
 	for pid, w := range want {
 		r, ok := rows[pid]
@@ -162,11 +164,11 @@ func TestCaptureLiveCgroup(t *testing.T) {
 			t.Errorf("pid %d missing from the process table", pid)
 			continue
 		}
-		if r.State != w.state || r.PPid != w.ppid {
+		if !strings.Contains(w.state, r.State) || r.State == "" || r.PPid != w.ppid {
 			t.Errorf("pid %d: state %s ppid %d, want %s %d", pid, r.State, r.PPid, w.state, w.ppid)
 		}
 		raw, ok := b.File(fmt.Sprintf("proc/%d/stat", pid))
-		if st, err := parseStat(raw); !ok || err != nil || st.State != w.state {
+		if st, err := parseStat(raw); !ok || err != nil || !strings.Contains(w.state, st.State) {
 			t.Errorf("pid %d: raw stat %q: %v", pid, raw, err)
 		}
 	}
