@@ -86,6 +86,10 @@ func TestExecLive(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	pid := cmd.Process.Pid
+	// os/exec returns once the child's execve released the parent's
+	// memory (vfork), which is before the kernel renames it: its comm can
+	// still be the test binary's for a moment.
+	waitComm(t, pid, "sleep")
 	tg := &capture.Target{Spec: capture.Spec{Pids: []int{pid}}, Pids: []int{pid}}
 	cfg := capture.DefaultConfig()
 	cfg.Exec = []capture.ExecSpec{

@@ -55,6 +55,14 @@ func startSleep(t *testing.T, arg string) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// os/exec returns once the child's execve released the parent's
+	// memory (vfork), before the kernel renames it: wait for the new comm.
+	comm := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/comm"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if b, _ := os.ReadFile(comm); strings.TrimSpace(string(b)) == "sleep" || time.Now().After(deadline) {
+			break
+		}
+	}
 	return cmd.Process.Pid
 }
 
