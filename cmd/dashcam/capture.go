@@ -35,12 +35,21 @@ func captureFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) 
 	s.register(fs, "capture")
 	quiet := fs.BoolP("quiet", "q", false, "print only the bundle path")
 	verbose := fs.BoolP("verbose", "v", false, "log each module as it finishes")
+	cpuProfile := fs.String("debug.cpuprofile", "", "write a CPU profile of dashcam itself to `FILE`")
+	memProfile := fs.String("debug.memprofile", "", "write a heap profile of dashcam itself to `FILE` after the capture")
+	_ = fs.MarkHidden("debug.cpuprofile")
+	_ = fs.MarkHidden("debug.memprofile")
 
 	return func(ctx context.Context, args []string, out io.Writer) error {
 		mods, err := s.prepare(args)
 		if err != nil {
 			return err
 		}
+		stop, err := profile(*cpuProfile, *memProfile)
+		if err != nil {
+			return failure(err)
+		}
+		defer stop()
 		level := slog.LevelWarn
 		if *verbose {
 			level = slog.LevelDebug

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -33,7 +34,15 @@ type command struct {
 
 var commands []*command
 
+// memoryLimit is dashcam's soft heap limit: it runs during incidents,
+// often on hosts short of memory, so the garbage collector works harder
+// rather than letting the heap double. GOMEMLIMIT overrides it.
+const memoryLimit = 64 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
