@@ -23,7 +23,7 @@ type Config struct {
 	// Interval is the cgroup sampling period (default 1 s).
 	Interval time.Duration
 	// ProcEvery is how often processes are sampled for the history
-	// (default 10 s, or 2 min with no polled trigger); they are sampled
+	// (default 10 s, or 5 min with no polled trigger); they are sampled
 	// every Interval while a poller's condition is true, so the moments
 	// around a trigger have detail.
 	ProcEvery time.Duration
@@ -55,7 +55,7 @@ func Arm(ctx context.Context, c Config) error {
 		// event-driven triggers the history keeps a coarser view.
 		c.ProcEvery = 10 * time.Second
 		if len(c.Pollers) == 0 {
-			c.ProcEvery = 2 * time.Minute
+			c.ProcEvery = 5 * time.Minute
 		}
 	}
 	if c.History <= 0 {
@@ -75,7 +75,10 @@ func Arm(ctx context.Context, c Config) error {
 		lastProc time.Time
 		warm     bool
 	)
-	procs.FDs = true
+	// fd counts (a readdir per process) feed the history's fd-leak view;
+	// an arm with only event-driven triggers (OOM, PSI) keeps to <0.1% of
+	// a CPU and goes without them.
+	procs.FDs = len(c.Pollers) > 0
 
 	for _, w := range c.Watchers {
 		go func() {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/dashcam-dev/dashcam/capture"
 )
@@ -30,9 +33,52 @@ type Group struct {
 	// dirs maps a controller ("unified", "cpu", "cpuacct", "memory",
 	// "cpuset") to the target's directory and the hierarchy's root.
 	dirs map[string]hierDir
+
+	// mu guards absent and memo: watchers read through the group from
+	// their own goroutines.
+	mu sync.Mutex
+	// absent are files that did not exist (a controller not enabled
+	// here): not retried on every sample, only after forget.
+	absent map[string]bool
+	// memo, while a sample is taken, holds the files read for it, so
+	// cpu.stat read for usage is not read again for throttling.
+	memo map[string][]byte
 }
 
 type hierDir struct{ root, dir string }
+
+// read reads a counter file through the group's caches.
+func (g *Group) read(path string) ([]byte, error) {
+	g.mu.Lock()
+	if g.absent[path] {
+		g.mu.Unlock()
+		return nil, &os.PathError{Op: "open", Path: path, Err: syscall.ENOENT}
+	}
+	if b, ok := g.memo[path]; ok {
+		g.mu.Unlock()
+		return b, nil
+	}
+	g.mu.Unlock()
+	b, err := readFile(path)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if g.absent == nil {
+			g.absent = map[string]bool{}
+		}
+		g.absent[path] = true
+	case err == nil && g.memo != nil:
+		g.memo[path] = b
+	}
+	return b, err
+}
+
+// beginSample starts memoizing reads; endSample stops. forget clears the
+// record of absent files (controllers get enabled at run time).
+func (g *Group) beginSample() { g.mu.Lock(); g.memo = map[string][]byte{}; g.mu.Unlock() }
+func (g *Group) endSample()   { g.mu.Lock(); g.memo = nil; g.mu.Unlock() }
+func (g *Group) forget()      { g.mu.Lock(); g.absent = nil; g.mu.Unlock() }
 
 // ErrNoCounter means the cgroup does not expose a counter (no controller
 // enabled for it, or no such hierarchy mounted).
@@ -94,14 +140,14 @@ func (g *Group) ancestors(ctl string) []string {
 // controller enabled or not), else v1 cpuacct.usage.
 func (g *Group) CPUUsage() (uint64, string, error) {
 	if f, ok := g.file("unified", "cpu.stat"); ok {
-		if kv, err := readKV(f); err == nil {
+		if kv, err := g.readKV(f); err == nil {
 			if v, ok := kv["usage_usec"]; ok {
 				return v * 1000, f, nil
 			}
 		}
 	}
 	if f, ok := g.file("cpuacct", "cpuacct.usage"); ok {
-		v, err := readUint(f)
+		v, err := g.readUint(f)
 		return v, f, err
 	}
 	return 0, "", fmt.Errorf("cpu usage: %w", ErrNoCounter)
@@ -120,7 +166,7 @@ func (g *Group) Throttling() (periods, throttled uint64, source string, err erro
 		if !ok {
 			continue
 		}
-		kv, err := readKV(f)
+		kv, err := g.readKV(f)
 		if err != nil {
 			continue
 		}
@@ -138,7 +184,7 @@ func (g *Group) Throttling() (periods, throttled uint64, source string, err erro
 func (g *Group) MemoryUsage() (uint64, string, error) {
 	for _, c := range [][2]string{{"unified", "memory.current"}, {"memory", "memory.usage_in_bytes"}} {
 		if f, ok := g.file(c[0], c[1]); ok {
-			if v, err := readUint(f); err == nil {
+			if v, err := g.readUint(f); err == nil {
 				return v, f, nil
 			}
 		}
@@ -255,6 +301,26 @@ func readKV(file string) (map[string]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseKV(b), nil
+}
+
+func (g *Group) readKV(file string) (map[string]uint64, error) {
+	b, err := g.read(file)
+	if err != nil {
+		return nil, err
+	}
+	return parseKV(b), nil
+}
+
+func (g *Group) readUint(file string) (uint64, error) {
+	b, err := g.read(file)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+func parseKV(b []byte) map[string]uint64 {
 	kv := map[string]uint64{}
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		if f := bytes.Fields(line); len(f) == 2 {
@@ -263,7 +329,7 @@ func readKV(file string) (map[string]uint64, error) {
 			}
 		}
 	}
-	return kv, nil
+	return kv
 }
 
 func readUint(file string) (uint64, error) {

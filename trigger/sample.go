@@ -114,7 +114,7 @@ type counters struct {
 
 // limitsEvery is how often the effective limits are re-read: they change
 // rarely (a deploy, a systemctl set-property) but they do change.
-const limitsEvery = 10 * time.Second
+const limitsEvery = 30 * time.Second
 
 // NewSampler samples g.
 func NewSampler(g *Group) *Sampler {
@@ -128,8 +128,11 @@ func (s *Sampler) Limits() (cpu, mem Limit) { return s.cpuLimit, s.memLimit }
 // sample has no CPU or throttling figures.
 func (s *Sampler) Sample(now time.Time) *Sample {
 	if s.limitsAt.IsZero() || now.Sub(s.limitsAt) >= limitsEvery {
+		s.g.forget()
 		s.cpuLimit, s.memLimit, s.limitsAt = s.g.CPULimit(), s.g.MemoryLimit(), now
 	}
+	s.g.beginSample()
+	defer s.g.endSample()
 	out := &Sample{Time: now, CPULimit: s.cpuLimit.Value,
 		CPULimitSource: s.cpuLimit.Source, MemLimitSource: s.memLimit.Source}
 	c := &counters{t: now}
@@ -164,7 +167,7 @@ func (s *Sampler) Sample(now time.Time) *Sample {
 	}
 	for _, res := range s.Resources {
 		f, _ := s.g.PressureFile(res)
-		if b, err := readFile(f); err == nil {
+		if b, err := s.g.read(f); err == nil {
 			if p, err := parsePSI(b); err == nil {
 				if out.PSI == nil {
 					out.PSI = map[string]PSI{}
