@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 N="${N:-1000}"
 DURATION="${DURATION:-60}"
+# Event-driven arms sample processes every 5 min: measure at least that
+# long so the window includes one.
+EVENT_DURATION="${EVENT_DURATION:-310}"
 [ "$(id -u)" = 0 ] || { echo "bench-arm: needs root (it creates a cgroup)" >&2; exit 1; }
 
 work="$(mktemp -d /var/tmp/dashcam-bench-arm.XXXXXX)"
@@ -42,17 +45,17 @@ for _ in $(seq 150); do
 	[ "$(grep -c . "${dirs[0]}/cgroup.procs" || true)" -gt "$N" ] && break
 	sleep 0.2
 done
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -r), $(nproc) CPUs; $(grep -c . "${dirs[0]}/cgroup.procs") processes in $cg; ${DURATION}s per case"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -r), $(nproc) CPUs; $(grep -c . "${dirs[0]}/cgroup.procs") processes in $cg; polled ${DURATION}s, event-driven ${EVENT_DURATION}s"
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime+stime, clock ticks
-run_case() { # name, arm flags...
-	local name="$1"; shift
+run_case() { # name, seconds, arm flags...
+	local name="$1" duration="$2"; shift 2
 	"$work/dashcam" arm --cgroup "$cg" -o "$work/out-$name" "$@" 2> "$work/$name.log" &
 	local pid=$!
 	sleep 5 # start-up and the first process sample are not "idle"
 	local t0 s0
 	t0=$(date +%s.%N); s0=$(ticks $pid)
-	sleep "$DURATION"
+	sleep "$duration"
 	local t1 s1 hwm
 	t1=$(date +%s.%N); s1=$(ticks $pid)
 	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
@@ -63,6 +66,6 @@ run_case() { # name, arm flags...
 echo
 echo "| armed, idle, $N processes | CPU (% of one CPU) | peak RSS |"
 echo "| --- | --- | --- |"
-[ "${CASES:-all}" = event ] || run_case polled --cpu 95% --throttle 95% --mem 95% --psi memory.full.avg10\>50 --for 30s
-run_case event-driven --oom --psi-trigger memory:some:500ms/2s
+[ "${CASES:-all}" = event ] || run_case polled "$DURATION" --cpu 95% --throttle 95% --mem 95% --psi memory.full.avg10\>50 --for 30s
+run_case event-driven "$EVENT_DURATION" --oom --psi-trigger memory:some:500ms/2s
 grep -h -m1 "armed" "$work"/*.log | cut -c1-200 >&2 || true
