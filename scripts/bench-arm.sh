@@ -47,21 +47,24 @@ for _ in $(seq 150); do
 done
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -r), $(nproc) CPUs; $(grep -c . "${dirs[0]}/cgroup.procs") processes in $cg; polled ${DURATION}s, event-driven ${EVENT_DURATION}s"
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime+stime, clock ticks
+# cpu_ns: nanoseconds on CPU of every thread of pid (the first field of
+# /proc/<pid>/task/*/schedstat): exact, where utime+stime counts 10 ms
+# ticks, too coarse for a process that runs ~1 ms a second.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d", s}'; }
 run_case() { # name, seconds, arm flags...
 	local name="$1" duration="$2"; shift 2
 	"$work/dashcam" arm --cgroup "$cg" -o "$work/out-$name" "$@" 2> "$work/$name.log" &
 	local pid=$!
 	sleep 5 # start-up and the first process sample are not "idle"
 	local t0 s0
-	t0=$(date +%s.%N); s0=$(ticks $pid)
+	t0=$(date +%s.%N); s0=$(cpu_ns $pid)
 	sleep "$duration"
 	local t1 s1 hwm
-	t1=$(date +%s.%N); s1=$(ticks $pid)
+	t1=$(date +%s.%N); s1=$(cpu_ns $pid)
 	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 	kill -INT $pid; wait $pid || true
 	awk -v n="$name" -v s0="$s0" -v s1="$s1" -v t0="$t0" -v t1="$t1" -v h="$hwm" \
-		'BEGIN {printf "| %s | %.3f%% | %.1f MiB |\n", n, 100 * (s1 - s0) / 100 / (t1 - t0), h / 1024}'
+		'BEGIN {printf "| %s | %.3f%% | %.1f MiB |\n", n, 100 * (s1 - s0) / 1e9 / (t1 - t0), h / 1024}'
 }
 echo
 echo "| armed, idle, $N processes | CPU (% of one CPU) | peak RSS |"

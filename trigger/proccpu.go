@@ -31,7 +31,7 @@ func (p *ProcCPU) Name() string { return "proc-cpu" }
 // Warm reports whether some process is over the threshold now.
 func (p *ProcCPU) Warm() bool {
 	for _, s := range p.per {
-		if !s.since.IsZero() {
+		if !s.since.IsZero() && !s.fired {
 			return true
 		}
 	}

@@ -28,9 +28,12 @@ type threshold struct {
 
 func (t *threshold) Name() string { return t.kind }
 
-// Warm reports whether the condition holds now (the window is filling):
-// the arm loop samples processes every interval while it does.
-func (t *threshold) Warm() bool { return !t.s.since.IsZero() }
+// Warm reports whether the window is filling (the condition holds and has
+// not fired yet): the arm loop samples processes every interval while it
+// does, so the moments before a trigger have detail. After the fire it
+// stops: a condition that stays true for hours must not fill the history
+// ring with per-second process samples.
+func (t *threshold) Warm() bool { return !t.s.since.IsZero() && !t.s.fired }
 
 func (t *threshold) Observe(s *Sample) *Event {
 	v, ok := t.value(s)
