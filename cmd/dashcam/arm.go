@@ -64,7 +64,7 @@ func armFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) erro
 		keepFree   = fs.String("keep-free", "10%", "no capture starts when the output filesystem has less than `PCT` free")
 		history    = fs.Duration("history", 5*time.Minute, "how much sampled history each bundle keeps")
 		after      = fs.Duration("after", 10*time.Second, "keep sampling this long after a trigger before writing the bundle")
-		interval   = fs.Duration("interval", time.Second, "sampling interval")
+		interval   = fs.Duration("interval", 0, "sampling interval (default 1s, or 2s with only --oom/--psi-trigger)")
 		dryRun     = fs.Bool("dry-run", false, "evaluate everything and log what would fire, write nothing")
 		logFormat  = fs.String("log-format", "text", "log `FORMAT`: text or json")
 		verbose    = fs.BoolP("verbose", "v", false, "also log every sample (debug level)")
@@ -103,8 +103,12 @@ func armFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) erro
 			}
 			limits.RateCount, limits.RateWindow = count, dur
 		}
-		if *interval <= 0 || *window < 0 {
-			return usageErrorf("--interval must be positive and --for not negative")
+		if *interval < 0 || *window < 0 {
+			return usageErrorf("--interval and --for must not be negative")
+		}
+		pollInterval := *interval // what polled triggers size their windows by
+		if pollInterval == 0 {
+			pollInterval = time.Second
 		}
 
 		prio := capture.LowerPriority()
@@ -129,7 +133,7 @@ func armFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) erro
 			if err != nil {
 				return err
 			}
-			pollers = append(pollers, t.mk(p, *window, *interval))
+			pollers = append(pollers, t.mk(p, *window, pollInterval))
 		}
 		if *procCPU != "" {
 			p, err := parsePercent("--proc-cpu", *procCPU)
@@ -142,7 +146,7 @@ func armFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) erro
 					return usageErrorf("--match: %v", err)
 				}
 			}
-			pollers = append(pollers, trigger.NewProcCPU(group, p, re, *window, *interval, os.Getpid()))
+			pollers = append(pollers, trigger.NewProcCPU(group, p, re, *window, pollInterval, os.Getpid()))
 		} else if *match != "" {
 			return usageErrorf("--match goes with --proc-cpu")
 		}
@@ -151,7 +155,7 @@ func armFlags(fs *pflag.FlagSet) func(context.Context, []string, io.Writer) erro
 			if err != nil {
 				return usageErrorf("--psi: %v", err)
 			}
-			pollers = append(pollers, trigger.NewPSI(spec, 0, *interval))
+			pollers = append(pollers, trigger.NewPSI(spec, 0, pollInterval))
 		}
 		extra, err := eventWatchers(group, *psiTrigger, *oom, log)
 		if err != nil {
