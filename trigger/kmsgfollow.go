@@ -1,7 +1,6 @@
 package trigger
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dashcam-dev/dashcam/internal/kmsg"
 )
 
 // OOMVictim is a process the kernel's OOM killer killed, as the kernel
@@ -54,46 +55,20 @@ type kmsgRecord struct {
 	msg       string
 }
 
-// parseKmsg parses the records in b: one read of /dev/kmsg holds exactly
-// one, but a pipe standing in for it in tests may hold several.
+// parseKmsg parses the records in b with internal/kmsg (shared with the
+// capture's kernel log tail): one read of /dev/kmsg holds exactly one
+// record, but a pipe standing in for it in tests may hold several.
+// Malformed records are skipped.
 func parseKmsg(b []byte) []kmsgRecord {
 	var recs []kmsgRecord
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if len(line) == 0 || line[0] == ' ' { // continuation: KEY=value
+	for _, raw := range kmsg.Split(b) {
+		r, err := kmsg.Parse(raw)
+		if err != nil {
 			continue
 		}
-		hdr, msg, ok := bytes.Cut(line, []byte(";"))
-		f := strings.Split(string(hdr), ",")
-		if !ok || len(f) < 4 {
-			continue
-		}
-		seq, err1 := strconv.ParseUint(f[1], 10, 64)
-		usec, err2 := strconv.ParseUint(f[2], 10, 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		recs = append(recs, kmsgRecord{seq: seq, usec: usec, msg: unescapeKmsg(string(msg))})
+		recs = append(recs, kmsgRecord{seq: r.Seq, usec: uint64(r.Since / time.Microsecond), msg: r.Message})
 	}
 	return recs
-}
-
-// unescapeKmsg turns the kernel's \xNN escapes back into bytes.
-func unescapeKmsg(s string) string {
-	if !strings.Contains(s, `\x`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
-			if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // The two records of an OOM kill (mm/oom_kill.c, Linux 5.0+; memcg paths
