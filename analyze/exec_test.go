@@ -107,7 +107,7 @@ func TestExecLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.Exec == nil || len(r.Exec.Runs) != 2 {
-		t.Fatalf("exec = %+v", r.Exec)
+		t.Fatalf("exec = %+v\nmodules: %+v", r.Exec, res.Manifest.Modules)
 	}
 	first, second := r.Exec.Runs[0], r.Exec.Runs[1]
 	if first.Pid == nil || *first.Pid != pid || first.Comm != "sleep" || first.ExitCode == nil || *first.ExitCode != 4 ||

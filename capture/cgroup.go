@@ -78,7 +78,7 @@ func (m *cgroupModule) copyTree(ctx context.Context, cg Cgroup, recursive bool, 
 				return filepath.SkipDir
 			}
 			if dirs++; dirs > maxCgroupDirs {
-				s.Problem("%s: more than %d cgroups below; the rest were not copied", cg.Member, maxCgroupDirs)
+				s.Truncated("%s: more than %d cgroups below; the rest were not copied", cg.Member, maxCgroupDirs)
 				return fs.SkipAll
 			}
 			return nil

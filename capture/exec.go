@@ -184,7 +184,7 @@ type execTarget struct {
 // matches lists the target processes a per-process command runs for:
 // those whose comm or command line (arguments joined by spaces) matches
 // spec.Match, every target process when Match is empty. Kernel threads
-// and zombies, which have no command line, never match.
+// (PF_KTHREAD) and zombies never match.
 func (m *execModule) matches(t *Target, spec ExecSpec) ([]execTarget, error) {
 	if spec.Match == "" && t.Host() {
 		return nil, errors.New("{pid} without --exec-match on a host target would run for every process; give --exec-match REGEXP")
@@ -201,15 +201,15 @@ func (m *execModule) matches(t *Target, spec ExecSpec) ([]execTarget, error) {
 			continue // gone, or not ours to see: the procs module says so
 		}
 		st, err := parseStat(raw)
-		if err != nil {
+		if err != nil || st.Flags&pfKthread != 0 || st.State == "Z" || st.State == "X" {
 			continue
 		}
-		cmdline, err := readFile(filepath.Join(dir, "cmdline"))
-		if err != nil || len(cmdline) == 0 {
-			continue
-		}
+		// A process in the middle of execve has its new comm before its
+		// new command line (empty until the kernel lays out the arguments),
+		// so comm alone may match.
+		cmdline, _ := readFile(filepath.Join(dir, "cmdline"))
 		args := strings.TrimRight(strings.ReplaceAll(string(cmdline), "\x00", " "), " ")
-		if re.MatchString(st.Comm) || re.MatchString(args) {
+		if re.MatchString(st.Comm) || (args != "" && re.MatchString(args)) {
 			out = append(out, execTarget{pid: pid, comm: st.Comm})
 		}
 	}

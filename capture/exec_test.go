@@ -56,10 +56,11 @@ func startSleep(t *testing.T, arg string) int {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	// os/exec returns once the child's execve released the parent's
-	// memory (vfork), before the kernel renames it: wait for the new comm.
-	comm := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/comm"
+	// memory (vfork), before the kernel renames it and lays out its
+	// arguments: wait for the new command line.
+	cmdline := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/cmdline"
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if b, _ := os.ReadFile(comm); strings.TrimSpace(string(b)) == "sleep" || time.Now().After(deadline) {
+		if b, _ := os.ReadFile(cmdline); strings.HasPrefix(string(b), "sleep\x00") || time.Now().After(deadline) {
 			break
 		}
 	}

@@ -82,7 +82,7 @@ func (m *kstacks) Run(ctx context.Context, t *Target, s *Sink) error {
 		}
 	}
 	if skipped > 0 {
-		s.Problem("thread budget of %d reached: kernel stacks of %d more threads in %d processes not copied (raise it with --thread-budget)",
+		s.Truncated("thread budget of %d reached: kernel stacks of %d more threads in %d processes not copied (raise it with --thread-budget)",
 			m.budget, skipped, skippedProcs)
 	}
 	if stacks == 0 && noStack > 0 {

@@ -169,7 +169,7 @@ func (m *memory) full(ctx context.Context, p memProc, left int64, s *Sink) (int6
 			if want > limit {
 				size = "about " + humanSize(want) + ", more than"
 			}
-			s.Problem("%s%s not copied: %s of pid %d is %s the %s left of --memory-budget (%s); "+
+			s.Truncated("%s%s not copied: %s of pid %d is %s the %s left of --memory-budget (%s); "+
 				"smaps_rollup kept; raise --memory-budget or lower --memory-top",
 				member, strings.Join(names[i:], " and "), name, p.pid, size, humanSize(limit), humanSize(m.budget))
 			return left, nil

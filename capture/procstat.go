@@ -8,6 +8,9 @@ import (
 	"syscall"
 )
 
+// pfKthread is PF_KTHREAD in the flags of /proc/<pid>/stat: a kernel thread.
+const pfKthread = 0x00200000
+
 // errESRCH is what reading some /proc/<pid> files returns when the
 // process exits between open and read.
 var errESRCH = syscall.ESRCH
@@ -19,6 +22,7 @@ type stat struct {
 	Comm       string
 	State      string
 	PPid       int
+	Flags      uint64 // PF_* (include/linux/sched.h)
 	UTime      uint64 // clock ticks
 	STime      uint64
 	NumThreads int
@@ -52,6 +56,7 @@ func parseStat(b []byte) (stat, error) {
 		return v
 	}
 	s.PPid = int(num(1))
+	s.Flags = uint64(num(6))
 	s.UTime = uint64(num(11))
 	s.STime = uint64(num(12))
 	s.NumThreads = int(num(17))

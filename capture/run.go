@@ -152,10 +152,19 @@ func result(name string, err error, s *Sink) bundle.ModuleResult {
 		}
 		reasons = append(reasons, fmt.Sprintf("permission denied reading %d files (e.g. %s); %s", n, s.denied[0], hint))
 	}
+	if n := len(s.truncated); n > 0 {
+		r.Status = bundle.StatusPartial
+		reason := s.truncated[0]
+		if n > 1 {
+			reason = fmt.Sprintf("%s (and %d more limits reached)", reason, n-1)
+		}
+		reasons = append(reasons, reason)
+		r.Errors = append(r.Errors, limitStrings(s.truncated, 20)...)
+	}
 	if n := len(s.problems); n > 0 {
 		r.Status = bundle.StatusPartial
 		reasons = append(reasons, fmt.Sprintf("%d read errors (e.g. %s)", n, s.problems[0]))
-		r.Errors = limitStrings(s.problems, 20)
+		r.Errors = append(r.Errors, limitStrings(s.problems, 20)...)
 	}
 	if n := len(s.vanished); n > 0 {
 		reasons = append(reasons, fmt.Sprintf("%d processes exited during capture", n))

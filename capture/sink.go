@@ -40,6 +40,7 @@ type Sink struct {
 	vanished   map[int]bool
 	denied     []string
 	problems   []string
+	truncated  []string
 	threads    int
 	redactions []bundle.Redaction
 }
@@ -116,6 +117,15 @@ func (s *Sink) Denied(member string) {
 func (s *Sink) Problem(format string, args ...any) {
 	s.mu.Lock()
 	s.problems = append(s.problems, fmt.Sprintf(format, args...))
+	s.mu.Unlock()
+}
+
+// Truncated records that a budget stopped the module from copying
+// everything (--memory-budget, --thread-budget, …); the module ends
+// partial with the reason, which should name the flag that raises it.
+func (s *Sink) Truncated(format string, args ...any) {
+	s.mu.Lock()
+	s.truncated = append(s.truncated, fmt.Sprintf(format, args...))
 	s.mu.Unlock()
 }
 
