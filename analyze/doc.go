@@ -180,4 +180,16 @@
 // wait. Each group's advice says so in one sentence. The parent's SIGCHLD
 // disposition (bit 16 of SigCgt and SigIgn in its status: signal 17 is
 // bit 17-1) tells whether it has a handler that should have reaped them.
+//
+// # Findings
+//
+// "findings" comes first in every format: what an expert would write
+// first on the ticket, ranked critical, warning, info (then by rule).
+// Each has "rule" (zombies, d-state, fd-limit, close-wait, trigger,
+// capture-quality), "severity", "title", "evidence" (numbers and the
+// bundle members they come from), "why", "next" and "pids". Each rule is
+// one file, rule_<name>.go, and is silent when its evidence is absent.
+// This is the start of the findings engine: more rules (CPU and memory
+// against limits with the history, OOM story, supervisors, placement)
+// plug in the same way.
 package analyze

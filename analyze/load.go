@@ -63,6 +63,7 @@ func Load(b *bundle.Bundle) (*Report, error) {
 	for _, s := range sections {
 		s.load(a)
 	}
+	a.r.Findings = findings(a.r)
 	return a.r, nil
 }
 

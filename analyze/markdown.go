@@ -32,6 +32,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	row("**Schema**", strconv.Itoa(r.SchemaVersion))
 
+	findingsMarkdown(bw, r)
+
 	p("\n## Zombies\n\n")
 	if len(r.Zombies) == 0 {
 		p("None.\n")

@@ -21,6 +21,10 @@ type Report struct {
 	Target  Target  `json:"target"`
 	Capture Capture `json:"capture"`
 
+	// Findings come first: what is wrong, ranked, from the rules in
+	// rule_*.go; empty when no rule found anything.
+	Findings []Finding `json:"findings"`
+
 	// Load is proc/loadavg; nil when absent.
 	Load *LoadAvg `json:"load"`
 	// Pressure holds the host PSI files found, in cpu, memory, io order.

@@ -49,6 +49,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	tw.Flush()
 
+	findingsText(tw, r)
+	tw.Flush()
+
 	heading(tw, "Zombies", len(r.Zombies))
 	for _, g := range r.Zombies {
 		fmt.Fprintf(tw, "  %s\n", parentLine(g))
