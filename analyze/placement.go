@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/dashcam-dev/dashcam/internal/cpulist"
+
 	"github.com/prometheus/procfs"
 )
 
@@ -36,9 +38,6 @@ const (
 	maxSchedProcs = 50
 	// extremeNice: processes at or beyond ±10 are listed.
 	extremeNice = 10
-	// maxCPUList bounds the CPU and node numbers parsed from a list:
-	// Linux's NR_CPUS is at most 8192.
-	maxCPUList = 1 << 16
 )
 
 // PlacementSection is where processes may run; nil when the bundle has
@@ -191,7 +190,7 @@ func loadPlacement(a *analyzer) {
 				usable = difference(al.cpus, difference(al.cpus, online)) // allowed and online
 			}
 			g = &PlacementGroup{CPUs: al.cpusText, CPUCount: len(usable), Mems: al.memsText,
-				Unusable: formatCPUList(difference(online, al.cpus)), Pids: []int{}, Comms: []CommCount{}}
+				Unusable: cpulist.Format(difference(online, al.cpus)), Pids: []int{}, Comms: []CommCount{}}
 			groups[key] = g
 			comms[key] = map[string]int{}
 		}
@@ -273,13 +272,13 @@ func groupFinding(g *PlacementGroup, online, nodes []int) string {
 		parts = append(parts, p)
 	}
 	if nodes != nil && g.Mems != "" {
-		if mems, err := parseCPUList(g.Mems); err == nil && !subset(nodes, mems) {
+		if mems, err := cpulist.Parse(g.Mems); err == nil && !subset(nodes, mems) {
 			parts = append(parts, fmt.Sprintf("may allocate memory only on %s %s of %d", plural(len(mems), "node", "nodes"), g.Mems, len(nodes)))
 		}
 	}
 	s += " " + strings.Join(parts, "; ")
 	if g.Unusable != "" {
-		n, _ := parseCPUList(g.Unusable)
+		n, _ := cpulist.Parse(g.Unusable)
 		s += fmt.Sprintf("; %s %s %s out of their reach", plural(len(n), "CPU", "CPUs"), g.Unusable, plural(len(n), "is", "are"))
 	}
 	return clean(s)
@@ -300,7 +299,7 @@ func (a *analyzer) cpuListFile(name string, text *string) []int {
 		return nil
 	}
 	s := strings.TrimSpace(string(data))
-	l, err := parseCPUList(s)
+	l, err := cpulist.Parse(s)
 	if err != nil {
 		a.problem(name, err)
 		return nil
@@ -320,7 +319,7 @@ func (a *analyzer) numaNodes(sec *PlacementSection) {
 		}
 		num, file, ok := strings.Cut(rest, "/")
 		n, err := strconv.Atoi(num)
-		if !ok || err != nil || n < 0 || n >= maxCPUList || (file != "cpulist" && file != "meminfo") {
+		if !ok || err != nil || n < 0 || n >= cpulist.Max || (file != "cpulist" && file != "meminfo") {
 			continue
 		}
 		node := byNode[n]
@@ -332,7 +331,7 @@ func (a *analyzer) numaNodes(sec *PlacementSection) {
 		switch file {
 		case "cpulist":
 			s := strings.TrimSpace(string(data))
-			if _, err := parseCPUList(s); err != nil {
+			if _, err := cpulist.Parse(s); err != nil {
 				a.problem(name, err)
 				continue
 			}
@@ -414,7 +413,7 @@ func parseAllowed(r io.Reader) (allowed, error) {
 			continue
 		}
 		val = strings.TrimSpace(val)
-		l, err := parseCPUList(val)
+		l, err := cpulist.Parse(val)
 		if err != nil {
 			return allowed{}, fmt.Errorf("%s: %w", key, err)
 		}
@@ -425,55 +424,6 @@ func parseAllowed(r io.Reader) (allowed, error) {
 		}
 	}
 	return al, sc.Err()
-}
-
-// parseCPUList parses the kernel's list format (bitmap_print_to_pagebuf
-// with %*pbl) used for CPUs and nodes: "0-3,8,10-11", sorted; "" is the
-// empty list (a memory-only node's cpulist).
-func parseCPUList(s string) ([]int, error) {
-	out := []int{}
-	if s == "" {
-		return out, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return nil, fmt.Errorf("list %q: %w", s, err)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil {
-				return nil, fmt.Errorf("list %q: %w", s, err)
-			}
-		}
-		if a < 0 || b < a || b >= maxCPUList || len(out)+b-a >= maxCPUList {
-			return nil, fmt.Errorf("list %q: bad range %q", s, part)
-		}
-		for i := a; i <= b; i++ {
-			out = append(out, i)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
-}
-
-// formatCPUList writes a sorted list in the kernel's format.
-func formatCPUList(l []int) string {
-	var parts []string
-	for i := 0; i < len(l); {
-		j := i
-		for j+1 < len(l) && l[j+1] == l[j]+1 {
-			j++
-		}
-		if i == j {
-			parts = append(parts, strconv.Itoa(l[i]))
-		} else {
-			parts = append(parts, strconv.Itoa(l[i])+"-"+strconv.Itoa(l[j]))
-		}
-		i = j + 1
-	}
-	return strings.Join(parts, ",")
 }
 
 // subset reports whether every element of all is in some (both sorted).

@@ -158,20 +158,6 @@ func TestPlacementMalformed(t *testing.T) {
 	}
 }
 
-func TestCPUList(t *testing.T) {
-	for in, want := range map[string]string{"0-3,8,10-11": "0-3,8,10-11", "": "", "5,1-2,2": "1-2,5", "0": "0"} {
-		l, err := parseCPUList(in)
-		if err != nil || formatCPUList(l) != want {
-			t.Errorf("parseCPUList(%q) = %v, %v; formats as %q, want %q", in, l, err, formatCPUList(l), want)
-		}
-	}
-	for _, bad := range []string{"a", "1-", "-1", "3-1", "0-70000", "1,,2"} {
-		if _, err := parseCPUList(bad); err == nil {
-			t.Errorf("parseCPUList(%q) succeeded", bad)
-		}
-	}
-}
-
 // mapAdder collects members for bundle.New.
 type mapAdder struct {
 	mu    sync.Mutex

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dashcam-dev/dashcam/internal/cpulist"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/dashcam-dev/dashcam/bundle"
@@ -219,7 +221,7 @@ func HostInfo(p Paths) bundle.Host {
 	}
 	h.CPUs = runtime.NumCPU()
 	if b, err := os.ReadFile(filepath.Join(p.Sys, "devices/system/cpu/online")); err == nil {
-		if n := countCPUList(strings.TrimSpace(string(b))); n > 0 {
+		if n := cpulist.Count(string(b)); n > 0 {
 			h.CPUs = n
 		}
 	}
@@ -227,25 +229,6 @@ func HostInfo(p Paths) bundle.Host {
 		h.MemTotalBytes = memTotal(b)
 	}
 	return h
-}
-
-// countCPUList counts the CPUs in a kernel cpu list such as "0-3,8,10-11".
-func countCPUList(s string) int {
-	n := 0
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err1 := strconv.Atoi(lo)
-		b := a
-		var err2 error
-		if isRange {
-			b, err2 = strconv.Atoi(hi)
-		}
-		if err1 != nil || err2 != nil || b < a {
-			return 0
-		}
-		n += b - a + 1
-	}
-	return n
 }
 
 // memTotal reads "MemTotal:       24558736 kB" from /proc/meminfo.

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/dashcam-dev/dashcam/internal/cpulist"
+
 	"github.com/dashcam-dev/dashcam/capture"
 )
 
@@ -234,7 +236,7 @@ func (g *Group) CPULimit() Limit {
 	for _, c := range [][2]string{{"unified", "cpuset.cpus.effective"}, {"cpuset", "cpuset.effective_cpus"}} {
 		if f, ok := g.file(c[0], c[1]); ok {
 			if b, err := readFile(f); err == nil {
-				if n := countCPUs(strings.TrimSpace(string(b))); n > 0 {
+				if n := cpulist.Count(string(b)); n > 0 {
 					return Limit{Value: float64(n), Source: fmt.Sprintf("%s of %s (%d CPUs)", c[1], g.Path, n)}
 				}
 			}
@@ -348,29 +350,9 @@ func readInt(file string) (int64, error) {
 	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 }
 
-// countCPUs counts a kernel cpu list such as "0-3,8".
-func countCPUs(s string) int {
-	n := 0
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return 0
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return 0
-			}
-		}
-		n += b - a + 1
-	}
-	return n
-}
-
 func onlineCPUs(p capture.Paths) int {
 	if b, err := readFile(filepath.Join(p.Sys, "devices/system/cpu/online")); err == nil {
-		if n := countCPUs(strings.TrimSpace(string(b))); n > 0 {
+		if n := cpulist.Count(string(b)); n > 0 {
 			return n
 		}
 	}
