@@ -151,7 +151,7 @@ func (m *memory) full(ctx context.Context, p memProc, left int64, s *Sink) (int6
 			return left, err
 		}
 		var (
-			// The user's budget is the bound here, not maxFileBytes:
+			// The user's budget is the bound here, not kfile.MaxBytes:
 			// 100k mappings make 72 MB of smaps.
 			limit = min(left, bundle.DefaultLimits.MaxMemberBytes)
 			data  []byte

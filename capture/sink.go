@@ -1,25 +1,20 @@
 package capture
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sync"
 	"syscall"
 
 	"github.com/dashcam-dev/dashcam/bundle"
+	"github.com/dashcam-dev/dashcam/internal/kfile"
 )
 
 // Adder receives bundle members; *bundle.Writer is one.
 type Adder interface {
 	Add(name string, data []byte) error
 }
-
-// maxFileBytes bounds one copied kernel file. /proc files are small;
-// this only stops a pathological file from eating the capture's memory.
-const maxFileBytes = 64 << 20
 
 // ErrSinkClosed is returned by Add once the module's deadline has passed:
 // late writes are dropped so a slow module cannot change a bundle that is
@@ -155,54 +150,5 @@ func isGone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
-// readFile reads a kernel file to EOF. Many proc and cgroup files return
-// at most a page per read() (cgroup.procs, smaps), so a single read is
-// not enough; files report size 0, so the buffer grows as it goes.
-//
-// It uses plain open/read/close rather than os.Open: os.Open offers every
-// file to Go's netpoller (an epoll_ctl that procfs refuses, plus fcntl),
-// and a capture of 1000 processes opens ~100k files. Reads go through a
-// pooled buffer, so each file costs one allocation of its exact size.
-// Errors are *os.PathError wrapping the errno, so errors.Is(err,
-// fs.ErrNotExist), fs.ErrPermission and syscall.ESRCH work as with os.
-func readFile(path string) ([]byte, error) {
-	fd, err := ignoringEINTR(func() (int, error) { return syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0) })
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer syscall.Close(fd)
-	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
-	buf := (*bp)[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := ignoringEINTR(func() (int, error) { return syscall.Read(fd, buf[len(buf):cap(buf)]) })
-		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
-		}
-		if n == 0 {
-			break
-		}
-		if buf = buf[:len(buf)+n]; len(buf) > maxFileBytes {
-			return nil, fmt.Errorf("%s: larger than %d bytes", path, maxFileBytes)
-		}
-	}
-	if cap(buf) <= 1<<20 {
-		*bp = buf // keep the grown buffer for the next file, unless huge
-	}
-	return bytes.Clone(buf), nil
-}
-
-// readBufs are readFile's buffers.
-var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-func ignoringEINTR(f func() (int, error)) (int, error) {
-	for {
-		n, err := f()
-		if err != syscall.EINTR {
-			return n, err
-		}
-	}
-}
+// readFile reads a kernel file whole (see kfile.Read).
+func readFile(path string) ([]byte, error) { return kfile.Read(path) }

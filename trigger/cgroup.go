@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/dashcam-dev/dashcam/internal/cpulist"
+	"github.com/dashcam-dev/dashcam/internal/kfile"
 
 	"github.com/dashcam-dev/dashcam/capture"
 )
@@ -61,7 +62,7 @@ func (g *Group) read(path string) ([]byte, error) {
 		return b, nil
 	}
 	g.mu.Unlock()
-	b, err := readFile(path)
+	b, err := kfile.Read(path)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
@@ -213,7 +214,7 @@ func (g *Group) CPULimit() Limit {
 	}
 	// v2: cpu.max is "$MAX $PERIOD", $MAX may be "max".
 	for _, dir := range g.ancestors("unified") {
-		b, err := readFile(filepath.Join(dir, "cpu.max"))
+		b, err := kfile.Read(filepath.Join(dir, "cpu.max"))
 		if f := strings.Fields(string(b)); err == nil && len(f) == 2 && f[0] != "max" {
 			q, e1 := strconv.ParseFloat(f[0], 64)
 			p, e2 := strconv.ParseFloat(f[1], 64)
@@ -235,7 +236,7 @@ func (g *Group) CPULimit() Limit {
 	}
 	for _, c := range [][2]string{{"unified", "cpuset.cpus.effective"}, {"cpuset", "cpuset.effective_cpus"}} {
 		if f, ok := g.file(c[0], c[1]); ok {
-			if b, err := readFile(f); err == nil {
+			if b, err := kfile.Read(f); err == nil {
 				if n := cpulist.Count(string(b)); n > 0 {
 					return Limit{Value: float64(n), Source: fmt.Sprintf("%s of %s (%d CPUs)", c[1], g.Path, n)}
 				}
@@ -264,7 +265,7 @@ func (g *Group) MemoryLimit() Limit {
 	if !math.IsInf(best.Value, 1) {
 		return best
 	}
-	if b, err := readFile(filepath.Join(g.paths.Proc, "meminfo")); err == nil {
+	if b, err := kfile.Read(filepath.Join(g.paths.Proc, "meminfo")); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
 				if kb, err := strconv.ParseUint(f[1], 10, 64); err == nil {
@@ -299,7 +300,7 @@ func (g *Group) rel(ctl, dir string) string {
 
 // readKV reads a flat keyed file ("key value" lines) such as cpu.stat.
 func readKV(file string) (map[string]uint64, error) {
-	b, err := readFile(file)
+	b, err := kfile.Read(file)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +336,7 @@ func parseKV(b []byte) map[string]uint64 {
 }
 
 func readUint(file string) (uint64, error) {
-	b, err := readFile(file)
+	b, err := kfile.Read(file)
 	if err != nil {
 		return 0, err
 	}
@@ -343,7 +344,7 @@ func readUint(file string) (uint64, error) {
 }
 
 func readInt(file string) (int64, error) {
-	b, err := readFile(file)
+	b, err := kfile.Read(file)
 	if err != nil {
 		return 0, err
 	}
@@ -351,7 +352,7 @@ func readInt(file string) (int64, error) {
 }
 
 func onlineCPUs(p capture.Paths) int {
-	if b, err := readFile(filepath.Join(p.Sys, "devices/system/cpu/online")); err == nil {
+	if b, err := kfile.Read(filepath.Join(p.Sys, "devices/system/cpu/online")); err == nil {
 		if n := cpulist.Count(string(b)); n > 0 {
 			return n
 		}

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/dashcam-dev/dashcam/internal/kfile"
 )
 
 // ProcSample is one process at one sample.
@@ -60,7 +62,7 @@ func (p *ProcSampler) Sample(now time.Time) []ProcSample {
 			continue
 		}
 		dir := filepath.Join(p.g.paths.Proc, strconv.Itoa(pid))
-		raw, err := readFile(filepath.Join(dir, "stat"))
+		raw, err := kfile.Read(filepath.Join(dir, "stat"))
 		if err != nil {
 			continue // exited
 		}
@@ -69,7 +71,7 @@ func (p *ProcSampler) Sample(now time.Time) []ProcSample {
 			continue
 		}
 		if p.Match != nil && !p.Match.MatchString(comm) {
-			cmd, _ := readFile(filepath.Join(dir, "cmdline"))
+			cmd, _ := kfile.Read(filepath.Join(dir, "cmdline"))
 			if !p.Match.Match(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})) {
 				continue
 			}
