@@ -1,9 +1,6 @@
 package analyze
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 func init() { registerRule("capture-quality", ruleCapture) }
 
@@ -33,6 +30,6 @@ func ruleCapture(r *Report) []Finding {
 		Title:    fmt.Sprintf("%d capture modules did not capture everything", len(ev)),
 		Evidence: ev,
 		Why:      "a section built from a partial or skipped module can be silent or incomplete: absence of evidence there is not evidence of absence",
-		Next:     "see each reason; " + strings.Join([]string{"run as root for permission errors", "raise the named budget flag for truncations"}, "; "),
+		Next:     "each reason names what would fill the gap: root, a budget flag to raise, or the kernel feature missing",
 	}}
 }

@@ -150,7 +150,7 @@ func result(name string, err error, s *Sink) bundle.ModuleResult {
 			// checks by Yama or an LSM, e.g. on syscall, io, environ).
 			hint = "denied even to root: ptrace restrictions or an LSM"
 		}
-		reasons = append(reasons, fmt.Sprintf("permission denied reading %d files (e.g. %s); %s", n, s.denied[0], hint))
+		reasons = append(reasons, fmt.Sprintf("permission denied reading %s (e.g. %s); %s", plural(n, "file"), s.denied[0], hint))
 	}
 	if n := len(s.truncated); n > 0 {
 		r.Status = bundle.StatusPartial
@@ -163,11 +163,11 @@ func result(name string, err error, s *Sink) bundle.ModuleResult {
 	}
 	if n := len(s.problems); n > 0 {
 		r.Status = bundle.StatusPartial
-		reasons = append(reasons, fmt.Sprintf("%d read errors (e.g. %s)", n, s.problems[0]))
+		reasons = append(reasons, fmt.Sprintf("%s (e.g. %s)", plural(n, "read error"), s.problems[0]))
 		r.Errors = append(r.Errors, limitStrings(s.problems, 20)...)
 	}
 	if n := len(s.vanished); n > 0 {
-		reasons = append(reasons, fmt.Sprintf("%d processes exited during capture", n))
+		reasons = append(reasons, fmt.Sprintf("%s exited during capture", plural(n, "process")))
 	}
 	r.Reason = strings.Join(reasons, "; ")
 	return r
@@ -178,4 +178,15 @@ func limitStrings(s []string, n int) []string {
 		return append([]string(nil), s...)
 	}
 	return append(append([]string(nil), s[:n]...), fmt.Sprintf("… and %d more", len(s)-n))
+}
+
+// plural writes "1 file", "2 files", "3 processes".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "s") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -117,7 +117,7 @@ func TestRunVanishedProcess(t *testing.T) {
 	if rep.Counts.ProcessesVanished != 1 {
 		t.Errorf("vanished = %d, want 1", rep.Counts.ProcessesVanished)
 	}
-	if m := rep.Modules[0]; m.Status != bundle.StatusOK || !strings.Contains(m.Reason, "1 processes exited") {
+	if m := rep.Modules[0]; m.Status != bundle.StatusOK || !strings.Contains(m.Reason, "1 process exited during capture") {
 		t.Errorf("module = %+v, want ok noting the exit", m)
 	}
 }

@@ -289,6 +289,18 @@ func (g *Group) PressureFile(resource string) (file string, fallback bool) {
 	return filepath.Join(g.paths.Proc, "pressure", resource), true
 }
 
+// readPressure reads the pressure file PressureFile names, through the
+// group's caches: a cgroup without one (not in the unified tree) costs a
+// failed open once per limits refresh, not a stat every sample.
+func (g *Group) readPressure(resource string) ([]byte, error) {
+	if f, ok := g.file("unified", resource+".pressure"); ok {
+		if b, err := g.read(f); !errors.Is(err, fs.ErrNotExist) {
+			return b, err
+		}
+	}
+	return g.read(filepath.Join(g.paths.Proc, "pressure", resource))
+}
+
 func (g *Group) rel(ctl, dir string) string {
 	d := g.dirs[ctl]
 	r, err := filepath.Rel(d.root, dir)

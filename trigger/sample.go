@@ -166,8 +166,7 @@ func (s *Sampler) Sample(now time.Time) *Sample {
 		}
 	}
 	for _, res := range s.Resources {
-		f, _ := s.g.PressureFile(res)
-		if b, err := s.g.read(f); err == nil {
+		if b, err := s.g.readPressure(res); err == nil {
 			if p, err := parsePSI(b); err == nil {
 				if out.PSI == nil {
 					out.PSI = map[string]PSI{}
