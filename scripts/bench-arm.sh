@@ -15,22 +15,12 @@ EVENT_DURATION="${EVENT_DURATION:-310}"
 [ "$(id -u)" = 0 ] || { echo "bench-arm: needs root (it creates a cgroup)" >&2; exit 1; }
 
 work="$(mktemp -d /var/tmp/dashcam-bench-arm.XXXXXX)"
-cg="/dashcam-bench-arm-$$"
-dirs=()
-for root in /sys/fs/cgroup/unified /sys/fs/cgroup /sys/fs/cgroup/memory /sys/fs/cgroup/pids /sys/fs/cgroup/cpu /sys/fs/cgroup/cpuacct; do
-	if [ -f "$root/cgroup.procs" ] && { [ "$root" != /sys/fs/cgroup ] || [ -f "$root/cgroup.controllers" ]; }; then
-		mkdir "$root$cg" && dirs+=("$root$cg")
-	fi
-done
+# shellcheck source=bench/cgroup.sh
+. scripts/bench/cgroup.sh
+bench_cgroup "dashcam-bench-arm-$$" memory pids cpu cpuacct
 cleanup() {
 	pkill -INT -f "dashcam-bench-arm-$$" 2>/dev/null || true
-	for d in "${dirs[@]}"; do
-		for _ in 1 2 3 4 5; do
-			xargs -r kill -9 < "$d/cgroup.procs" 2>/dev/null || true
-			rmdir "$d" 2>/dev/null && break
-			sleep 0.5
-		done
-	done
+	bench_cgroup_remove
 	rm -rf "$work"
 }
 trap cleanup EXIT

@@ -15,21 +15,11 @@ RUNS="${RUNS:-5}"
 [ "$(id -u)" = 0 ] || { echo "bench-capture: needs root (it creates a cgroup)" >&2; exit 1; }
 
 work="$(mktemp -d /var/tmp/dashcam-bench.XXXXXX)"
-cg="/dashcam-bench-$$"
-dirs=()
-for root in /sys/fs/cgroup/unified /sys/fs/cgroup /sys/fs/cgroup/memory /sys/fs/cgroup/pids; do
-	if [ -f "$root/cgroup.procs" ] && { [ "$root" != /sys/fs/cgroup ] || [ -f "$root/cgroup.controllers" ]; }; then
-		mkdir "$root$cg" && dirs+=("$root$cg")
-	fi
-done
+# shellcheck source=bench/cgroup.sh
+. scripts/bench/cgroup.sh
+bench_cgroup "dashcam-bench-$$" memory pids
 cleanup() {
-	for d in "${dirs[@]}"; do
-		for _ in 1 2 3 4 5; do
-			xargs -r kill -9 < "$d/cgroup.procs" 2>/dev/null || true
-			rmdir "$d" 2>/dev/null && break
-			sleep 0.5
-		done
-	done
+	bench_cgroup_remove
 	rm -rf "$work"
 }
 trap cleanup EXIT
